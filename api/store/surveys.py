@@ -1,0 +1,138 @@
+"""Writing and reading surveys: one survey is written in one transaction, images included.
+
+Frame images are staged in a scratch folder while the footage is processed and moved into the store's
+image folder only as the transaction commits, so a crash or bad input leaves neither rows nor files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, func, select
+
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+from roadscan.errors import StoreError
+
+FRAME_COLUMNS = ["frame_index", "time", "lat", "lon", "heading_deg", "speed_mps", "distance_m",
+                 "image_path", "width", "height"]
+OBSERVATION_COLUMNS = ["frame_index", "code", "name", "confidence", "x1", "y1", "x2", "y2", "lat", "lon",
+                       "forward_m", "right_m", "distance_m", "width_m", "length_m"]
+
+
+def find_survey(store: Store, fingerprint: str) -> dict[str, Any] | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(schema.surveys).where(schema.surveys.c.fingerprint == fingerprint)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_surveys(store: Store) -> pd.DataFrame:
+    """All surveys, newest first, with their counts."""
+    s = schema.surveys
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(s.c.id, s.c.name, s.c.started_at, s.c.ended_at, s.c.distance_m, s.c.frames_read,
+                   s.c.frames_sampled, s.c.detections, s.c.footage_path, s.c.gps_path, s.c.model)
+            .order_by(s.c.started_at.desc())
+        ).mappings().all()
+    return pd.DataFrame(rows, columns=["id", "name", "started_at", "ended_at", "distance_m", "frames_read",
+                                       "frames_sampled", "detections", "footage_path", "gps_path", "model"])
+
+
+def count_rows(store: Store) -> dict[str, int]:
+    """Rows per table: what tests and summaries compare before and after a job."""
+    with store.engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (schema.surveys, schema.frames, schema.observations)}
+
+
+def survey_image_dir(store: Store, fingerprint: str) -> Path:
+    return store.images_dir / f"survey-{fingerprint[:16]}"
+
+
+def staging_dir(store: Store) -> Path:
+    """A fresh scratch folder beside the image folder (same file system, so the final move is a rename)."""
+    path = store.images_dir / f".staging-{uuid.uuid4().hex}"
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the image folder ({exc.strerror})", path=store.images_dir) from None
+    return path
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as dicts with NaN/NaT turned into NULL and pandas timestamps into datetimes."""
+    out = []
+    for rec in frame[columns].to_dict("records"):
+        for key, value in rec.items():
+            if isinstance(value, pd.Timestamp):
+                rec[key] = value.to_pydatetime()
+            elif value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+                rec[key] = None
+        out.append(rec)
+    return out
+
+
+def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
+                 staged_images: Path | None = None, *, replace: bool = False) -> int:
+    """Insert one survey with its frames and observations atomically; returns the survey id.
+
+    `frames.image_path` is relative to `staged_images`; it is rewritten relative to the store's image
+    folder. With `replace`, an earlier survey of the same fingerprint is removed in the same transaction.
+    """
+    fingerprint = survey["fingerprint"]
+    final_dir = survey_image_dir(store, fingerprint)
+    trash_dir = final_dir.with_name(final_dir.name + f".old-{uuid.uuid4().hex[:8]}")
+    moved_old = moved_new = False
+    frames = frames.copy()
+    frames["image_path"] = frames["image_path"].map(
+        lambda p: None if p is None or (isinstance(p, float) and math.isnan(p)) else f"{final_dir.name}/{p}")
+    survey = {**survey, "summary": json.dumps(survey.get("summary", {}), default=str),
+              "camera": json.dumps(survey["camera"], default=str) if not isinstance(survey["camera"], str) else survey["camera"]}
+    try:
+        with store.engine.begin() as conn:
+            old = conn.execute(select(schema.surveys.c.id).where(schema.surveys.c.fingerprint == fingerprint)).scalar()
+            if old is not None:
+                if not replace:
+                    raise StoreError(f"this footage and track are already stored as survey {old}",
+                                     path=survey["footage_path"], hint="use --replace to process it again")
+                conn.execute(delete(schema.observations).where(schema.observations.c.survey_id == old))
+                conn.execute(delete(schema.frames).where(schema.frames.c.survey_id == old))
+                conn.execute(delete(schema.surveys).where(schema.surveys.c.id == old))
+            survey_id = conn.execute(schema.surveys.insert().values(**survey)).inserted_primary_key[0]
+            frame_rows = _records(frames, FRAME_COLUMNS)
+            if frame_rows:
+                conn.execute(schema.frames.insert(), [{**r, "survey_id": survey_id} for r in frame_rows])
+            ids = dict(conn.execute(select(schema.frames.c.frame_index, schema.frames.c.id)
+                                    .where(schema.frames.c.survey_id == survey_id)).all())
+            obs_rows = _records(observations, OBSERVATION_COLUMNS)
+            for r in obs_rows:
+                r["frame_id"] = ids[r.pop("frame_index")]
+                r["survey_id"] = survey_id
+            if obs_rows:
+                conn.execute(schema.observations.insert(), obs_rows)
+            # Files last, just before the commit: a failure above leaves the image folder untouched.
+            if final_dir.exists():
+                final_dir.rename(trash_dir)
+                moved_old = True
+            if staged_images is not None:
+                staged_images.rename(final_dir)
+                moved_new = True
+    except BaseException:
+        if moved_new:
+            final_dir.rename(staged_images)
+        if moved_old:
+            trash_dir.rename(final_dir)
+        raise
+    finally:
+        if staged_images is not None and staged_images.exists():
+            shutil.rmtree(staged_images, ignore_errors=True)
+    if moved_old:
+        shutil.rmtree(trash_dir, ignore_errors=True)
+    return survey_id

@@ -1,0 +1,49 @@
+"""Camera profile files: built-in defaults, user files, and clear errors for bad ones."""
+
+import pytest
+
+from roadscan.errors import ConfigError
+from roadscan.geo.camera_profiles import load_profile, read_profiles
+
+
+def test_builtin_profiles_are_sensible():
+    for name in ("dashcam", "gopro", "phone", "sample-drive"):
+        p = load_profile(name)
+        assert 0 < p.horizon_row < p.height / 2 + 1, name
+        near, _ = p.pixel_to_ground(p.width / 2, p.height - 1)
+        assert 1.0 < near < 5.0, f"{name}: bottom row should see the road a few metres ahead, not {near}"
+
+
+def test_unknown_profile_names_the_known_ones():
+    with pytest.raises(ConfigError) as err:
+        load_profile("windscreen-9000")
+    assert "windscreen-9000" in str(err.value) and "dashcam" in str(err.value)
+
+
+def test_user_file_overrides_and_adds(tmp_path):
+    cfg = tmp_path / "cams.toml"
+    cfg.write_text('[van]\nwidth = 1280\nheight = 720\nfx = 700\nfy = 700\nmount_height_m = 2.1\n'
+                   'horizon_row = 300\nlateral_offset_m = -0.5\n')
+    p = load_profile("van", config=cfg)
+    assert p.mount_height_m == 2.1 and p.cx == 640 and p.horizon_row == pytest.approx(300)
+    assert load_profile("dashcam", config=cfg).name == "dashcam"
+
+
+def test_single_profile_file(tmp_path):
+    cfg = tmp_path / "mycam.toml"
+    cfg.write_text("width = 1920\nheight = 1080\nhfov_deg = 100\nmount_height_m = 1.3\npitch_deg = 7\n")
+    assert load_profile(cfg).name == "mycam"
+
+
+@pytest.mark.parametrize("body, words", [
+    ("[x]\nwidth = 100\nheight = 100\nmount_height_m = 1\npitch_deg = 3\n", "hfov_deg or fx"),
+    ("[x]\nwidth = 100\nheight = 100\nhfov_deg = 90\nmount_height_m = -1\npitch_deg = 3\n", "mount_height_m"),
+    ("[x]\nwidth = 100\nheight = 100\nhfov_deg = 90\nmount_height_m = 1\npitch_deg = 3\nzoom = 2\n", "zoom"),
+    ("[x\nwidth = 100", "not a valid TOML"),
+])
+def test_bad_profile_files(tmp_path, body, words):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        read_profiles(cfg)
+    assert words in str(err.value) and "bad.toml" in str(err.value)

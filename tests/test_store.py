@@ -1,0 +1,140 @@
+"""The SQLite store: versioned schema, atomic survey writes, no duplicates, clear errors."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from roadscan.api.store.database import open_store, schema_version
+from roadscan.api.store.schema import SCHEMA_VERSION
+from roadscan.api.store.surveys import count_rows, find_survey, list_surveys, staging_dir, write_survey
+from roadscan.errors import StoreError
+
+T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def survey_row(fp="f" * 64):
+    return dict(fingerprint=fp, name="drive", footage_path="/x/drive.mp4", footage_kind="video",
+                gps_path="/x/drive.gpx", gps_format="gpx", time_offset_s=0.0, camera={"name": "dashcam"},
+                model="tiny.pt", started_at=T0, ended_at=T0 + timedelta(seconds=60), processed_at=T0,
+                distance_m=500.0, track_wkt="LINESTRING (24.9 60.1, 24.91 60.1)", frames_read=600,
+                frames_sampled=2, detections=1, summary={"skipped": {"stationary": 3}})
+
+
+def frames_table():
+    return pd.DataFrame(dict(frame_index=[0, 10], time=[pd.Timestamp(T0), pd.Timestamp(T0 + timedelta(seconds=1))],
+                             lat=[60.1, 60.1001], lon=[24.9, 24.9], heading_deg=[0.0, float("nan")],
+                             speed_mps=[8.0, 8.0], distance_m=[0.0, 3.0], image_path=["frame-000000.jpg", None],
+                             width=[960, 960], height=[540, 540]))
+
+
+def obs_table(frame_index=0):
+    return pd.DataFrame(dict(frame_index=[frame_index], code=["D40"], name=["pothole"], confidence=[0.8],
+                             x1=[1.0], y1=[2.0], x2=[30.0], y2=[40.0], lat=[60.10005], lon=[24.9],
+                             forward_m=[8.0], right_m=[0.5], distance_m=[8.0], width_m=[0.6], length_m=[0.7]))
+
+
+def staged_with_image(store):
+    staged = staging_dir(store)
+    (staged / "frame-000000.jpg").write_bytes(b"jpeg")
+    return staged
+
+
+def test_new_store_has_versioned_schema(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        assert schema_version(store) == SCHEMA_VERSION
+        assert count_rows(store) == {"surveys": 0, "frames": 0, "observations": 0}
+
+
+def test_write_and_read_back(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
+        assert count_rows(store) == {"surveys": 1, "frames": 2, "observations": 1}
+        row = find_survey(store, "f" * 64)
+        assert row["id"] == sid and row["started_at"] == T0 and row["started_at"].tzinfo is not None
+        listed = list_surveys(store)
+        assert listed.loc[0, "name"] == "drive"
+        with store.engine.connect() as conn:
+            path = conn.execute(text("select image_path from frames where frame_index = 0")).scalar()
+        assert (store.images_dir / path).read_bytes() == b"jpeg"
+        assert not list(store.images_dir.glob(".staging-*"))
+
+
+def test_same_survey_twice_is_refused_and_replace_swaps_it(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
+        with pytest.raises(StoreError, match="already stored"):
+            write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
+        assert count_rows(store) == {"surveys": 1, "frames": 2, "observations": 1}
+        write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store), replace=True)
+        assert count_rows(store) == {"surveys": 1, "frames": 2, "observations": 1}
+        assert len(list(store.images_dir.iterdir())) == 1
+
+
+def test_failure_mid_write_leaves_store_and_images_as_before(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        write_survey(store, survey_row("a" * 64), frames_table(), obs_table(), staged_with_image(store))
+        before = count_rows(store)
+        images_before = sorted(p.name for p in store.images_dir.iterdir())
+        broken = obs_table(frame_index=99)  # refers to a frame that does not exist: fails after inserts began
+        with pytest.raises(KeyError):
+            write_survey(store, survey_row("b" * 64), frames_table(), broken, staged_with_image(store))
+        assert count_rows(store) == before
+        assert sorted(p.name for p in store.images_dir.iterdir()) == images_before
+
+
+def test_replace_failure_keeps_the_old_survey(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
+        with pytest.raises(KeyError):
+            write_survey(store, survey_row(), frames_table(), obs_table(frame_index=99), staged_with_image(store),
+                         replace=True)
+        assert count_rows(store) == {"surveys": 1, "frames": 2, "observations": 1}
+        (image_dir,) = [p for p in store.images_dir.iterdir()]
+        assert (image_dir / "frame-000000.jpg").exists()
+
+
+def test_naive_times_are_refused(tmp_path):
+    with open_store(tmp_path / "s.db") as store:
+        bad = survey_row() | {"started_at": datetime(2026, 6, 1, 8, 0)}
+        with pytest.raises(Exception, match="naive datetime"):
+            write_survey(store, bad, frames_table(), obs_table())
+        assert count_rows(store)["surveys"] == 0
+
+
+def test_unwritable_and_bad_paths(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="folder does not exist"):
+        open_store(blocker / "s.db")
+    with pytest.raises(StoreError, match="is a folder"):
+        open_store(tmp_path)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the database"):
+        open_store(garbage)
+
+
+def test_read_only_database_file(tmp_path):
+    import os
+
+    path = tmp_path / "ro.db"
+    open_store(path).close()
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):
+        # Root ignores file modes; a folder that the kernel itself keeps read-only stands in.
+        path = Path("/proc/self/roadscan.db")
+        if os.access(path.parent, os.W_OK):
+            pytest.skip("no read-only location to test with on this system")
+    with pytest.raises(StoreError, match="not writable"):
+        open_store(path)
+
+
+def test_store_from_newer_release_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    with open_store(path) as store, store.engine.begin() as conn:
+        conn.execute(text("update meta set value = '99' where key = 'schema_version'"))
+    with pytest.raises(StoreError, match="newer roadscan"):
+        open_store(path)
