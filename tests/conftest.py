@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the checkout in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_yolo_pt(tmp_path_factory) -> Path:
+    """An untrained YOLOv8n detector with our five classes, saved as .pt.
+
+    Built from ultralytics' bundled yolov8n.yaml (nothing downloaded); seeded, so its (meaningless)
+    boxes are the same every run. Session-scoped: building it costs about a second.
+    """
+    if importlib.util.find_spec("ultralytics") is None:  # importorskip would import it before ensure_offline
+        pytest.skip("the detector stack (pip install 'roadscan[detect]') is not installed")
+    from roadscan.detector.offline import ensure_offline
+
+    ensure_offline()
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
+
+    from roadscan.detector.classes import CLASS_CODES
+
+    torch.manual_seed(0)
+    model = YOLO("yolov8n.yaml")
+    model.model = DetectionModel("yolov8n.yaml", nc=len(CLASS_CODES), verbose=False)
+    model.model.names = dict(enumerate(CLASS_CODES))
+    path = tmp_path_factory.mktemp("tiny_yolo") / "tiny.pt"
+    model.save(path)
+    return path
