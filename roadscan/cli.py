@@ -116,5 +116,14 @@ def print_summary(summary) -> None:
     console.print(f"  time: {times}")
 
 
+def _register_command_groups() -> None:
+    """Command groups that live beside their concern, each adding its commands to `app`."""
+    from roadscan import detector_cli
+
+    detector_cli.register(app)
+
+
+_register_command_groups()
+
 if __name__ == "__main__":
     main()
