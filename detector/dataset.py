@@ -199,6 +199,11 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
     else:
         raise DatasetError(f"source {name!r} needs images/labels with a `split:` or `train:` and `val:`",
                            path=where)
+    if "root" in src:  # a source kept outside data_root, e.g. generated frames in build/
+        root = (where.parent / src["root"]).resolve()
+        if not root.is_dir():
+            raise DatasetError(f"source {name!r}: folder {root} does not exist", path=where,
+                               hint=src.get("make", "create it or remove the source"))
     image_rows, box_frames = [], []
     for split, part in parts:
         try:

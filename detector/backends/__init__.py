@@ -14,19 +14,27 @@ from roadscan.errors import ConfigError, ModelError
 # backend name -> (module, class); each class takes (weights, *, conf, iou, imgsz, batch, device)
 BACKENDS: dict[str, tuple[str, str]] = {
     "ultralytics": ("roadscan.detector.backends.ultralytics_backend", "UltralyticsDetector"),
+    "onnx": ("roadscan.detector.backends.onnx_backend", "OnnxDetector"),
 }
+# backend chosen by the weights file's suffix when none is named
+BY_SUFFIX = {".onnx": "onnx"}
 
 __all__ = ["BACKENDS", "Detector", "batched", "load_detector"]
 
 
-def load_detector(model: str | Path, *, backend: str = "ultralytics", conf: float = 0.25, iou: float = 0.5,
+def load_detector(model: str | Path, *, backend: str | None = None, conf: float = 0.25, iou: float = 0.5,
                   imgsz: int = 640, batch: int = 8, device: str = "cpu") -> Detector:
-    """A ready detector for the weights file `model`; ModelError/ConfigError say what is wrong with the input."""
+    """A ready detector for the weights file `model`; ModelError/ConfigError say what is wrong with the input.
+
+    Without `backend`, the file decides: `.onnx` runs on ONNX Runtime, anything else (`.pt`) on
+    ultralytics. Naming a backend forces it (and it then refuses files of the other kind).
+    """
     path = Path(model).expanduser()
+    backend = backend or BY_SUFFIX.get(path.suffix.lower(), "ultralytics")
     if backend not in BACKENDS:
         raise ConfigError(f"unknown detector backend '{backend}'", hint=f"choose one of: {', '.join(BACKENDS)}")
     if not path.exists():
-        raise ModelError("no such model file", path=path, hint="check the path to the weights (.pt)")
+        raise ModelError("no such model file", path=path, hint="check the path to the weights (.pt or .onnx)")
     if not path.is_file():
         raise ModelError("this is a folder, not a model file", path=path,
                          hint="give the weights file itself, e.g. runs/detect/train/weights/best.pt")
