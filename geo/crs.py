@@ -29,7 +29,7 @@ def utm_zone(lon: float, lat: float) -> int:
 
 def utm_crs(lon: float, lat: float) -> str:
     """EPSG code ("EPSG:326zz" north, "EPSG:327zz" south) of the WGS84 UTM zone holding a position."""
-    return f"EPSG:{32600 if lat >= 0 else 32700}{utm_zone(lon, lat):02d}"
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + utm_zone(lon, lat)}"
 
 
 def local_crs(lon, lat) -> str:

@@ -48,3 +48,7 @@ class StoreError(RoadscanError):
 
 class DatasetError(RoadscanError):
     """Training or evaluation data that cannot be read."""
+
+
+class RoadNetworkError(RoadscanError):
+    """A road network file that cannot be read, has no usable lines, or lies elsewhere than the survey."""

@@ -111,8 +111,13 @@ def read_survey_track(footage: Footage, gps: Path | None) -> Track:
 
 
 def footage_times(footage: Footage, track: Track, opts: ProcessOptions) -> pd.DatetimeIndex:
-    """Absolute UTC time of every frame: container start (or the given start) plus offset."""
-    start = opts.start_time or footage.info.start_time or getattr(track, "video_start", None)
+    """Absolute UTC time of every frame: the given start, else the GPS clock's, else the container's; plus offset.
+
+    A track read from the footage itself (GoPro GPMF, EXIF of the frames) knows the first frame's UTC
+    time from GPS; that beats the container's creation_time, which GoPro and many dashcams write in
+    local time as if it were UTC.
+    """
+    start = opts.start_time or getattr(track, "video_start", None) or footage.info.start_time
     if start is None:
         raise FootageError("the footage has no start time in its metadata", path=footage.info.path,
                            hint="give --start-time (UTC, ISO 8601) to align it with the GPS track")
@@ -204,12 +209,13 @@ def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opt
 
     def flush() -> None:
         with clock.stage("detect"):
-            dets = detector.predict(batch_images)
+            dets = detector.predict(batch_images, frame_indices=[r["frame"] for r in batch_rows])
         with clock.stage("locate"):
             rows = pd.DataFrame(batch_rows)
             table = _detections_table(rows, dets)
             if len(table):
-                pose = rows.set_index("frame")[["x", "y", "heading"]]
+                # offsets in x/y turn from the grid's north, not true north (they differ by up to ~3 degrees)
+                pose = rows.set_index("frame")[["x", "y", "grid_heading"]].rename(columns={"grid_heading": "heading"})
                 table = table.join(pose, on="frame_index")
                 table = pd.concat([table, locate(table, cam, crs)], axis=1)
                 obs_out.append(table)

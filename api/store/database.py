@@ -18,8 +18,20 @@ from roadscan.errors import StoreError
 
 DEFAULT_DB = "roadscan.db"
 
-# Migrations from version N to N+1, run in one transaction each. Empty while we are at version 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _v1_to_v2(conn: Connection) -> None:
+    """Road network, defects, status history, coverage and condition; observations learn their place."""
+    for column in ("segment_id VARCHAR(40)", "chainage_m FLOAT", "side VARCHAR(8)", "offset_m FLOAT",
+                   "on_network INTEGER", "defect_id INTEGER REFERENCES defects(id) ON DELETE SET NULL"):
+        conn.exec_driver_sql(f"ALTER TABLE observations ADD COLUMN {column}")
+    new_tables = [schema.segments, schema.defects, schema.defect_history, schema.coverage, schema.segment_condition]
+    schema.metadata.create_all(conn, tables=new_tables)
+    for index in schema.observations.indexes:
+        if index.name == "ix_observations_defect":
+            index.create(conn)
+
+
+# Migrations from version N to N+1, run in one transaction each.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 class Store:

@@ -12,7 +12,7 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: surveys, frames, observations; 2: road network, defects, status history, condition
 
 metadata = MetaData()
 
@@ -100,9 +100,118 @@ observations = Table(
     Column("distance_m", Float),
     Column("width_m", Float),
     Column("length_m", Float),
+    # Since schema 2: where the observation lies on the road network, and the defect it belongs to.
+    Column("segment_id", String(40)),
+    Column("chainage_m", Float),
+    Column("side", String(8)),
+    Column("offset_m", Float),
+    Column("on_network", Integer),  # 1/0; NULL when processed without a road network
+    Column("defect_id", Integer, ForeignKey("defects.id", ondelete="SET NULL")),
 )
+
+# The road segments defects were snapped to (one network per store; segments replaced by id).
+segments = Table(
+    "segments", metadata,
+    Column("segment_id", String(40), primary_key=True),
+    Column("name", Text),
+    Column("road_class", String(16), nullable=False),
+    Column("speed_kmh", Float),
+    Column("length_m", Float, nullable=False),
+    Column("network", Text, nullable=False),  # the file it came from
+    Column("geometry_wkt", Text, nullable=False),  # LINESTRING, EPSG:4326
+)
+
+# One row per physical defect, across surveys.
+defects = Table(
+    "defects", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("family", String(16), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("segment_id", String(40)),
+    Column("road_name", Text),
+    Column("road_class", String(16)),
+    Column("chainage_m", Float),
+    Column("side", String(8)),
+    Column("offset_m", Float),
+    Column("on_network", Integer, nullable=False),
+    Column("width_m", Float),
+    Column("length_m", Float),
+    Column("area_m2", Float),
+    Column("n_obs", Integer, nullable=False),
+    Column("n_surveys", Integer, nullable=False),
+    Column("max_confidence", Float, nullable=False),
+    Column("mean_confidence", Float, nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("severity_reason", Text, nullable=False),
+    Column("certainty", Float),
+    Column("priority", Float, nullable=False),
+    Column("priority_breakdown", Text, nullable=False),  # JSON: term -> points; the terms add up to priority
+    Column("priority_reason", Text),
+    Column("status", String(20), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("first_survey_id", Integer, ForeignKey("surveys.id", ondelete="SET NULL")),
+    Column("last_survey_id", Integer, ForeignKey("surveys.id", ondelete="SET NULL")),
+    Column("evidence_observation_id", Integer),  # the sighting whose frame shows it best
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every status a defect has had: who or which survey set it, when, and why.
+defect_history = Table(
+    "defect_history", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("defect_id", Integer, ForeignKey("defects.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("note", Text),
+    Column("by", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("survey_id", Integer, ForeignKey("surveys.id", ondelete="SET NULL")),
+)
+
+# What each survey's camera covered, as chainage intervals on segments (for condition and
+# "not re-observed").
+coverage = Table(
+    "coverage", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("survey_id", Integer, ForeignKey("surveys.id", ondelete="CASCADE"), nullable=False),
+    Column("segment_id", String(40), nullable=False),
+    Column("start_m", Float, nullable=False),
+    Column("end_m", Float, nullable=False),
+)
+
+# Condition class 1-5 per segment (bin_start_m NULL) and per fixed-length bin, recomputed after
+# every survey from all open defects and all coverage.
+segment_condition = Table(
+    "segment_condition", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("segment_id", String(40), nullable=False),
+    Column("level", String(8), nullable=False),  # "segment" or "bin"
+    Column("bin_start_m", Float),
+    Column("bin_end_m", Float),
+    Column("road_name", Text),
+    Column("road_class", String(16)),
+    Column("covered_m", Float, nullable=False),
+    Column("n_defects", Integer, nullable=False),
+    Column("index_per_100m", Float),
+    Column("condition", Integer),  # NULL: not rated (too little of it driven)
+    Column("condition_label", String(32), nullable=False),
+    Column("geometry_wkt", Text, nullable=False),  # EPSG:4326
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+DEFECT_STATUSES = ("open", "scheduled", "fixed", "dismissed", "not re-observed")
 
 Index("ix_frames_survey", frames.c.survey_id)
 Index("ix_observations_survey", observations.c.survey_id)
 Index("ix_observations_frame", observations.c.frame_id)
 Index("ix_observations_latlon", observations.c.lat, observations.c.lon)
+Index("ix_observations_defect", observations.c.defect_id)
+Index("ix_defects_latlon", defects.c.lat, defects.c.lon)
+Index("ix_defects_priority", defects.c.priority)
+Index("ix_defects_segment", defects.c.segment_id)
+Index("ix_history_defect", defect_history.c.defect_id)
+Index("ix_coverage_survey", coverage.c.survey_id)
+Index("ix_condition_segment", segment_condition.c.segment_id)

@@ -136,3 +136,15 @@ def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, obs
     if moved_old:
         shutil.rmtree(trash_dir, ignore_errors=True)
     return survey_id
+
+
+def read_observations(store: Store, survey_id: int) -> pd.DataFrame:
+    """A survey's observations with their frame's index, time and pose."""
+    o, f = schema.observations, schema.frames
+    query = (select(o, f.c.frame_index, f.c.time.label("frame_time"), f.c.lat.label("frame_lat"),
+                    f.c.lon.label("frame_lon"), f.c.heading_deg, f.c.image_path)
+             .join(f, o.c.frame_id == f.c.id).where(o.c.survey_id == survey_id).order_by(o.c.id))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return pd.DataFrame(rows, columns=[*o.c.keys(), "frame_index", "frame_time", "frame_lat", "frame_lon",
+                                       "heading_deg", "image_path"])

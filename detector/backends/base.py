@@ -17,8 +17,12 @@ T = TypeVar("T")
 class Detector(Protocol):
     name: str  # identifies the model in stored surveys, e.g. "ultralytics:roadscan.pt"
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """One Detections per image; images are (H, W, 3) uint8 RGB, boxes in each image's own pixels."""
+    def predict(self, images: Sequence[np.ndarray], frame_indices: Sequence[int] | None = None) -> list[Detections]:
+        """One Detections per image; images are (H, W, 3) uint8 RGB, boxes in each image's own pixels.
+
+        `frame_indices` gives each image's position in its footage, for detectors that follow
+        defects from frame to frame; single-image models ignore it.
+        """
         ...
 
 

@@ -52,7 +52,7 @@ class UltralyticsDetector:
         self.weights = weights
         self.conf, self.iou, self.imgsz, self.batch, self.device = conf, iou, imgsz, batch, device
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def predict(self, images: Sequence[np.ndarray], frame_indices: Sequence[int] | None = None) -> list[Detections]:
         images = list(images)
         check_images(images)
         out: list[Detections] = []
