@@ -27,13 +27,15 @@ from roadscan.detector.footage import Footage, open_footage
 from roadscan.errors import FootageError, GPSError, ModelError
 from roadscan.fingerprint import fingerprint
 from roadscan.geo.camera_profiles import load_profile
+from roadscan.geo.roads import RoadNetwork
 from roadscan.geo.gps import read_track
 from roadscan.geo.locate import locate
 from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
+from roadscan.mapping import MappingOptions, map_defects
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "detector" / "models" / "roadscan.pt"
-STAGES = ("decode", "sample", "detect", "locate", "store")
+STAGES = ("decode", "sample", "detect", "locate", "map", "store")
 
 
 @dataclass
@@ -54,6 +56,7 @@ class ProcessOptions:
     store_images: str = "detections"  # "all", "detections" or "none"
     replace: bool = False
     name: str | None = None
+    mapping: MappingOptions | None = None  # with a road network: snap, merge and score into defects
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Summary:
     detections: dict[str, int] = field(default_factory=dict)
     located: int = 0
     unlocated: int = 0
+    defects: dict[str, int] = field(default_factory=dict)  # new, updated, reopened, not re-observed
+    network: str | None = None
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
@@ -148,9 +153,13 @@ def _detections_table(frame_rows: pd.DataFrame, dets: list) -> pd.DataFrame:
 
 
 def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts: ProcessOptions,
-                   *, detector: Detector | None = None,
+                   *, detector: Detector | None = None, network: RoadNetwork | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> Summary:
-    """Run one survey into the store. Raises a RoadscanError, leaving the store as it was, on bad input."""
+    """Run one survey into the store. Raises a RoadscanError, leaving the store as it was, on bad input.
+
+    With a road `network` the observations are also snapped, merged into defects (across surveys)
+    and scored, in the same transaction.
+    """
     footage_path = Path(footage_path)
     summary = Summary(footage=str(footage_path), gps=str(gps_path or footage_path))
     clock = _Clock(summary)
@@ -176,6 +185,10 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
         summary.frames_sampled = len(kept)
         if len(kept):
             summary.distance_km = float(kept["distance"].iloc[-1] - kept["distance"].iloc[0]) / 1000
+        if network is not None:
+            lon, lat = track.fixes["lon"], track.fixes["lat"]
+            network.check_covers((lon.min(), lat.min(), lon.max(), lat.max()))
+            summary.network = str(network.path or "in memory")
 
         if detector is None:
             detector = load_detector(resolve_model(opts.model), backend=opts.backend, conf=opts.confidence,
@@ -192,8 +205,18 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
             frames_df = pd.DataFrame(frames_out)
             with clock.stage("store"):
                 survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, kept, summary)
-                summary.survey_id = write_survey(store, survey, frames_df, _obs_columns(obs), staged,
-                                                 replace=opts.replace)
+                then = None
+                if network is not None:
+                    mapping = opts.mapping or MappingOptions()
+                    accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
+
+                    def then(conn, survey_id, obs_ids):
+                        with clock.stage("map"):
+                            summary.defects = map_defects(conn, survey_id, obs_ids, stored_obs, frames_df, network,
+                                                          mapping, gps_accuracy_m=accuracy)
+                stored_obs = _obs_columns(obs)
+                summary.survey_id = write_survey(store, survey, frames_df, stored_obs, staged,
+                                                 replace=opts.replace, then=then)
         finally:
             if staged.exists():
                 shutil.rmtree(staged, ignore_errors=True)
@@ -256,7 +279,7 @@ def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opt
 def _obs_columns(obs: pd.DataFrame) -> pd.DataFrame:
     if not len(obs):
         return pd.DataFrame(columns=["frame_index", "code", "name", "confidence", "x1", "y1", "x2", "y2", "lat",
-                                     "lon", "forward_m", "right_m", "distance_m", "width_m", "length_m"])
+                                     "lon", "forward_m", "right_m", "distance_m", "width_m", "length_m", "heading"])
     obs = obs.copy()
     obs["name"] = obs["code"].map(human_name)
     return obs

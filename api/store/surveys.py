@@ -11,10 +11,11 @@ import math
 import shutil
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
@@ -80,11 +81,14 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
 
 
 def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
-                 staged_images: Path | None = None, *, replace: bool = False) -> int:
+                 staged_images: Path | None = None, *, replace: bool = False,
+                 then: Callable[[Connection, int, list[int]], None] | None = None) -> int:
     """Insert one survey with its frames and observations atomically; returns the survey id.
 
     `frames.image_path` is relative to `staged_images`; it is rewritten relative to the store's image
-    folder. With `replace`, an earlier survey of the same fingerprint is removed in the same transaction.
+    folder. With `replace`, an earlier survey of the same fingerprint is removed in the same transaction
+    (defects it found stay, without its sightings). `then(conn, survey_id, observation_ids)` writes
+    more in the same transaction (the survey's defects); observation ids follow the rows' order.
     """
     fingerprint = survey["fingerprint"]
     final_dir = survey_image_dir(store, fingerprint)
@@ -117,6 +121,10 @@ def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, obs
                 r["survey_id"] = survey_id
             if obs_rows:
                 conn.execute(schema.observations.insert(), obs_rows)
+            if then is not None:
+                obs_ids = conn.execute(select(schema.observations.c.id).where(
+                    schema.observations.c.survey_id == survey_id).order_by(schema.observations.c.id)).scalars().all()
+                then(conn, survey_id, list(obs_ids))
             # Files last, just before the commit: a failure above leaves the image folder untouched.
             if final_dir.exists():
                 final_dir.rename(trash_dir)

@@ -29,3 +29,36 @@ def sighting_errors(observations: pd.DataFrame, drive: SampleDrive, *, atol_px: 
     return pd.DataFrame({"defect": pairs["defect"].to_numpy(), "code": pairs["code_true"].to_numpy(),
                          "forward_m": pairs["forward_m"].to_numpy(), "visible": pairs["visible"].to_numpy(),
                          "error_m": np.hypot(gx - pairs["x"].to_numpy(), gy - pairs["y"].to_numpy())})
+
+
+def defect_errors(defects: pd.DataFrame, drive: SampleDrive, network) -> pd.DataFrame:
+    """Each painted defect against the stored defects: how many it became, on which segment, how far off.
+
+    `defects` are stored defects (lat, lon, code, segment_id, chainage_m); `network` the RoadNetwork
+    they were snapped to. A painted defect is matched to the stored defects of its class family within
+    5 m of it. Columns: defect, code, matches (how many stored defects), segment_ok (the nearest match
+    lies on the segment the true position snaps to), chainage_error_m, position_error_m.
+    """
+    from roadscan.geo.merge import FAMILY
+    from roadscan.geo.snap import snap
+
+    truth = drive.defects()
+    crs = network.crs.to_string()
+    tx, ty = to_metric(truth["lon"], truth["lat"], crs)
+    true_snap = snap((tx, ty), network)
+    dx, dy = to_metric(defects["lon"], defects["lat"], crs) if len(defects) else (np.empty(0), np.empty(0))
+    family = defects["code"].map(FAMILY).to_numpy() if len(defects) else np.empty(0, dtype=object)
+    rows = []
+    for i, t in enumerate(truth.itertuples()):
+        gap = np.hypot(dx - tx[i], dy - ty[i])
+        near = np.flatnonzero((gap <= 5.0) & (family == FAMILY[t.code]))
+        row = dict(defect=t.id, code=t.code, matches=len(near), segment_ok=False, chainage_error_m=np.nan,
+                   position_error_m=np.nan)
+        if len(near):
+            best = near[np.argmin(gap[near])]
+            row["position_error_m"] = gap[best]
+            row["segment_ok"] = defects["segment_id"].iloc[best] == true_snap["segment_id"].iloc[i]
+            if row["segment_ok"]:
+                row["chainage_error_m"] = abs(defects["chainage_m"].iloc[best] - true_snap["chainage_m"].iloc[i])
+        rows.append(row)
+    return pd.DataFrame(rows)
