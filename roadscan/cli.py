@@ -49,21 +49,55 @@ def process(
     store_images: Annotated[str, typer.Option(help="Frame images to keep: detections, all or none.")] = "detections",
     replace: Annotated[bool, typer.Option(help="Process again footage that is already stored.")] = False,
     name: Annotated[Optional[str], typer.Option(help="Survey name (default: the footage's file name).")] = None,
+    roads: Annotated[Optional[Path], typer.Option(help="Road network (GPKG, SHP, GeoJSON, GML, OSM/PBF), or 'helsinki' for the built-in one: detections become defects on it.")] = None,
+    roads_crs: Annotated[Optional[str], typer.Option(help="CRS of a road network file that lacks one, e.g. EPSG:25832.")] = None,
+    road_classes: Annotated[Optional[Path], typer.Option(help="TOML mapping of your network's attributes to road classes.")] = None,
+    snap_tolerance: Annotated[float, typer.Option(help="Metres from a road beyond which a defect is flagged off-network.")] = 15.0,
+    scoring: Annotated[Optional[Path], typer.Option(help="TOML with severity/priority/condition weights (over the defaults).")] = None,
+    places: Annotated[Optional[Path], typer.Option(help="Point layer of sensitive places (schools, bus stops) with a 'kind' column.")] = None,
 ) -> None:
-    """Process one drive: footage + GPS in, geolocated detections into the store."""
+    """Process one drive: footage + GPS in, geolocated detections (and, with --roads, defects) into the store."""
     from roadscan.api.store.database import open_store
     from roadscan.pipeline import ProcessOptions, process_survey
 
     if store_images not in {"detections", "all", "none"}:
         raise RoadscanError(f"--store-images must be detections, all or none, not '{store_images}'")
+    network = _load_roads(roads, roads_crs, road_classes)
     opts = ProcessOptions(camera=camera, camera_config=camera_config, model=model, spacing_m=spacing,
                           confidence=confidence, batch=batch, imgsz=imgsz, time_offset_s=time_offset,
-                          start_time=start_time, store_images=store_images, replace=replace, name=name)
-    with open_store(db) as store, _progress() as progress:
-        task = progress.add_task("frames", total=None)
-        summary = process_survey(footage, gps, store, opts,
-                                 on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                          start_time=start_time, store_images=store_images, replace=replace, name=name,
+                          mapping=_mapping_options(snap_tolerance, scoring, places))
+    with open_store(db) as store:
+        summary = _run_with_progress(process_survey, footage, gps, store, opts, network=network)
     print_summary(summary)
+
+
+def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None):
+    if roads is None:
+        return None
+    from roadscan.geo.roads import default_network, load_network
+
+    with err_console.status("reading the road network"):
+        network = default_network() if str(roads) == "helsinki" else load_network(roads, crs=crs, mapping=road_classes)
+    err_console.print(f"road network: {network.report.summary()}", highlight=False)
+    return network
+
+
+def _mapping_options(tolerance: float, scoring: Path | None, places: Path | None):
+    from roadscan.mapping import MappingOptions, resolve
+
+    layer = None
+    if places is not None:
+        from roadscan.geo.places import read_places
+
+        layer = read_places(places)
+    return resolve(MappingOptions(tolerance_m=tolerance, scoring=scoring, places=layer))
+
+
+def _run_with_progress(job, *args, **kwargs):
+    with _progress() as progress:
+        task = progress.add_task("frames", total=None)
+        return job(*args, **kwargs, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
 @app.command()
@@ -85,6 +119,104 @@ def surveys(db: DbOption = None) -> None:
         out.add_row(str(r.id), r.name, f"{r.started_at:%Y-%m-%d %H:%M:%S}", f"{r.distance_m / 1000:.2f}",
                     str(r.frames_read), str(r.frames_sampled), str(r.detections))
     console.print(out)
+
+
+ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code: D00, D10, D20, D40, Repair (repeatable).")]
+StatusOption = Annotated[Optional[list[str]], typer.Option("--status", help="open, scheduled, fixed, dismissed, not re-observed (repeatable).")]
+SeverityOption = Annotated[Optional[int], typer.Option("--min-severity", help="Only severity at least this (1-5).")]
+RoadOption = Annotated[Optional[str], typer.Option("--road", help="Road name contains this.")]
+BboxOption = Annotated[Optional[str], typer.Option("--bbox", help="min lon,min lat,max lon,max lat")]
+AreaOption = Annotated[Optional[Path], typer.Option("--area", help="Polygon file (any vector format) to select within.")]
+
+
+def _filter(codes, statuses, min_severity, road, bbox, area):
+    from roadscan.api.exports import DefectFilter, parse_bbox, read_area
+
+    return DefectFilter(codes=tuple(codes or ()), statuses=tuple(statuses or ()), min_severity=min_severity,
+                        road=road, bbox=parse_bbox(bbox) if bbox else None, area=read_area(area) if area else None)
+
+
+@app.command()
+def defects(db: DbOption = None, codes: ClassOption = None, statuses: StatusOption = None,
+            min_severity: SeverityOption = None, road: RoadOption = None, bbox: BboxOption = None,
+            area: AreaOption = None,
+            limit: Annotated[int, typer.Option(help="Show at most this many.")] = 30) -> None:
+    """List defects, highest priority first, with filters."""
+    from roadscan.api.exports import defects_layer
+    from roadscan.api.store.database import open_store
+
+    flt = _filter(codes, statuses, min_severity, road, bbox, area)
+    with open_store(db) as store:
+        layer = defects_layer(store, flt)
+        where = store.location
+    if layer.empty:
+        console.print(f"No defects in {where} match. Process a survey with --roads, or run [bold]roadscan demo[/].")
+        return
+    print_defects(layer, limit, title=f"{len(layer)} defects in {where}, highest priority first")
+
+
+def print_defects(layer, limit: int, title: str) -> None:
+    table = Table(title=title)
+    for col in ("id", "priority", "severity", "class", "road", "chainage", "side", "size", "seen", "status", "lat, lon"):
+        table.add_column(col, justify="right" if col in ("id", "priority", "severity", "chainage", "seen") else "left")
+    for r in layer.head(limit).itertuples():
+        size = f"{r.area_m2:.2f} m²" if r.code in ("D40", "D20") and r.area_m2 == r.area_m2 else \
+            (f"{max(r.width_m or 0, r.length_m if r.length_m == r.length_m else 0):.1f} m")
+        chain = f"{r.chainage_m:.0f} m" if r.chainage_m == r.chainage_m and r.chainage_m is not None else "-"
+        table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, r.road_name or "(off network)"
+                      if r.on_network else "(off network)", chain, r.side or "-", size,
+                      f"{r.n_obs}× / {r.n_surveys} surveys", r.status, f"{r.lat:.6f}, {r.lon:.6f}")
+    console.print(table)
+    if len(layer) > limit:
+        console.print(f"... and {len(layer) - limit} more (--limit).")
+
+
+@app.command()
+def export(db: DbOption = None,
+           fmt: Annotated[str, typer.Option("--format", help="geojson, gpkg or csv")] = "gpkg",
+           out: Annotated[Path, typer.Option(help="Output file (GeoJSON/CSV: one file per layer beside it).")] = Path("roadscan-export"),
+           codes: ClassOption = None, statuses: StatusOption = None, min_severity: SeverityOption = None,
+           road: RoadOption = None, bbox: BboxOption = None, area: AreaOption = None) -> None:
+    """Write defects and segment condition as GIS layers (GeoPackage opens in QGIS and ArcGIS Pro)."""
+    from roadscan.api.exports import export as write_export
+    from roadscan.api.store.database import open_store
+
+    flt = _filter(codes, statuses, min_severity, road, bbox, area)
+    with open_store(db) as store:
+        files = write_export(store, fmt, out, flt)
+    for path in files:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo survey.")] = Path("roadscan-demo.db"),
+         model: Annotated[Optional[Path], typer.Option(help="YOLO weights; default: the shipped model.")] = None,
+         backend: Annotated[str, typer.Option(help="ultralytics or onnx")] = "ultralytics",
+         top: Annotated[int, typer.Option(help="Rows of the work list to show.")] = 10) -> None:
+    """The whole pipeline on roadscan's synthetic Helsinki drive, with the shipped model: the work list at the end."""
+    from roadscan.api.exports import defects_layer
+    from roadscan.api.store.database import open_store
+    from roadscan.geo.roads import default_network
+    from roadscan.pipeline import ProcessOptions, process_survey
+    from roadscan.sample import sample_drive_cached
+    from roadscan.sample.score import defect_errors
+
+    with err_console.status("generating the sample drive (once; cached afterwards)"):
+        drive = sample_drive_cached()
+    console.print(f"sample drive: {drive.video} ({drive.n_frames} frames along {', '.join(drive.road_names)}), "
+                  f"GPS {drive.gpx.name}")
+    network = default_network()
+    opts = ProcessOptions(camera=drive.camera, model=model, backend=backend, imgsz=416,
+                          mapping=_mapping_options(15.0, None, None))
+    with open_store(db) as store:
+        summary = _run_with_progress(process_survey, drive.video, drive.gpx, store, opts, network=network)
+        print_summary(summary)
+        layer = defects_layer(store)
+    print_defects(layer, top, title=f"Work list: {len(layer)} defects, highest priority first")
+    found = defect_errors(layer, drive, network)
+    console.print(f"against the painted truth: {int((found.matches > 0).sum())} of {len(found)} defects found, "
+                  f"median position error {found.position_error_m.median():.2f} m. "
+                  f"Next: roadscan export --db {db} --format gpkg")
 
 
 def _progress() -> Progress:
@@ -110,6 +242,11 @@ def print_summary(summary) -> None:
     dets = ", ".join(f"{n} {human_name(c)}" for c, n in sorted(summary.detections.items())) or "none"
     console.print(f"  detections: {summary.total_detections} ({dets}); placed on the ground: {summary.located}"
                   + (f", above the horizon (not placed): {summary.unlocated}" if summary.unlocated else ""))
+    if summary.network:
+        d = summary.defects
+        console.print(f"  defects on {summary.network}: {d.get('new', 0)} new, {d.get('updated', 0)} seen again"
+                      + (f", {d['reopened']} reopened (were marked fixed)" if d.get("reopened") else "")
+                      + (f", {d['not re-observed']} not re-observed" if d.get("not re-observed") else ""))
     sampled = max(summary.frames_sampled, 1)
     times = "   ".join(f"{k} {v:.1f}s ({sampled / v:.1f} fr/s)" if v > 0 else f"{k} 0s"
                        for k, v in summary.seconds.items())

@@ -80,8 +80,9 @@ def _evidence_rows(obs: pd.DataFrame, groups: pd.Series) -> list[int | None]:
 def _scored(defects: pd.DataFrame, network: RoadNetwork, opts: MappingOptions) -> pd.DataFrame:
     if not len(defects):
         return defects
+    places = opts.places.to_crs(network.crs) if opts.places is not None else None
     scored = score_priority(assess_severity(defects, opts.scoring), segments=network.segments,
-                            places=opts.places, scoring=opts.scoring)
+                            places=places, scoring=opts.scoring)
     lon, lat = _lonlat(network, scored["x"], scored["y"])
     return scored.assign(lon=lon, lat=lat, on_network=scored["on_network"].astype("boolean").fillna(False).astype(int))
 
