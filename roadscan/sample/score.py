@@ -17,16 +17,20 @@ def sighting_errors(observations: pd.DataFrame, drive: SampleDrive, *, atol_px: 
     """Per observation matched to a truth box: defect, class, range ahead and ground error (m).
 
     `observations` needs frame_index, x1, y1, x2, y2, lat, lon (as stored). Returns columns
-    defect, code, forward_m (true range ahead of the camera), visible, error_m.
+    obs_row (position in `observations`), true_x, true_y (the defect's centre, drive CRS), defect,
+    code, forward_m (true range ahead of the camera), visible, error_m.
     """
     truth = drive.boxes().merge(drive.defects()[["id", "x", "y"]].rename(columns={"id": "defect"}), on="defect")
-    pairs = observations.merge(truth, left_on="frame_index", right_on="frame", suffixes=("", "_true"))
+    pairs = observations.reset_index(drop=True).reset_index(names="obs_row").merge(
+        truth, left_on="frame_index", right_on="frame", suffixes=("", "_true")).set_index("obs_row")
     same = np.ones(len(pairs), dtype=bool)
     for c in ("x1", "y1", "x2", "y2"):
         same &= np.abs(pairs[c].to_numpy(float) - pairs[f"{c}_true"].to_numpy(float)) <= atol_px
     pairs = pairs[same & pairs["lat"].notna()]
     gx, gy = to_metric(pairs["lon"], pairs["lat"], drive.crs)
-    return pd.DataFrame({"defect": pairs["defect"].to_numpy(), "code": pairs["code_true"].to_numpy(),
+    return pd.DataFrame({"obs_row": pairs.index.to_numpy(), "true_x": pairs["x"].to_numpy(),
+                         "true_y": pairs["y"].to_numpy(),
+                         "defect": pairs["defect"].to_numpy(), "code": pairs["code_true"].to_numpy(),
                          "forward_m": pairs["forward_m"].to_numpy(), "visible": pairs["visible"].to_numpy(),
                          "error_m": np.hypot(gx - pairs["x"].to_numpy(), gy - pairs["y"].to_numpy())})
 
