@@ -38,12 +38,13 @@ def process(
     gps: Annotated[Optional[Path], typer.Option(help="GPS track: GPX, NMEA, CSV. Omit for GoPro GPMF or EXIF-tagged frames.")] = None,
     camera: Annotated[str, typer.Option(help="Camera profile name or .toml file.")] = "dashcam",
     camera_config: Annotated[Optional[Path], typer.Option(help="TOML file with your own camera profiles.")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="YOLO weights (.pt); default: the shipped model.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="YOLO weights (.pt or .onnx); default: the shipped model.")] = None,
     db: DbOption = None,
     spacing: Annotated[float, typer.Option(help="Metres travelled between sampled frames.")] = 3.0,
     confidence: Annotated[float, typer.Option(help="Minimum detection confidence.")] = 0.25,
     batch: Annotated[int, typer.Option(help="Frames per detector batch.")] = 8,
-    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 640,
+    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels (the shipped model is trained at 416).")] = 416,
+    backend: Annotated[Optional[str], typer.Option(help="ultralytics (.pt) or onnx (.onnx); default: from the weights file.")] = None,
     time_offset: Annotated[float, typer.Option(help="Seconds added to the footage's start time to match the GPS clock.")] = 0.0,
     start_time: Annotated[Optional[datetime], typer.Option(help="Footage start time (UTC), overriding the container's.")] = None,
     store_images: Annotated[str, typer.Option(help="Frame images to keep: detections, all or none.")] = "detections",
@@ -63,7 +64,7 @@ def process(
     if store_images not in {"detections", "all", "none"}:
         raise RoadscanError(f"--store-images must be detections, all or none, not '{store_images}'")
     network = _load_roads(roads, roads_crs, road_classes)
-    opts = ProcessOptions(camera=camera, camera_config=camera_config, model=model, spacing_m=spacing,
+    opts = ProcessOptions(camera=camera, camera_config=camera_config, model=model, backend=backend, spacing_m=spacing,
                           confidence=confidence, batch=batch, imgsz=imgsz, time_offset_s=time_offset,
                           start_time=start_time, store_images=store_images, replace=replace, name=name,
                           mapping=_mapping_options(snap_tolerance, scoring, places))
@@ -191,7 +192,7 @@ def export(db: DbOption = None,
 @app.command()
 def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo survey.")] = Path("roadscan-demo.db"),
          model: Annotated[Optional[Path], typer.Option(help="YOLO weights; default: the shipped model.")] = None,
-         backend: Annotated[str, typer.Option(help="ultralytics or onnx")] = "ultralytics",
+         backend: Annotated[Optional[str], typer.Option(help="ultralytics or onnx (default: from the weights file)")] = None,
          top: Annotated[int, typer.Option(help="Rows of the work list to show.")] = 10) -> None:
     """The whole pipeline on roadscan's synthetic Helsinki drive, with the shipped model: the work list at the end."""
     from roadscan.api.exports import defects_layer
@@ -217,6 +218,22 @@ def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo surve
     console.print(f"against the painted truth: {int((found.matches > 0).sum())} of {len(found)} defects found, "
                   f"median position error {found.position_error_m.median():.2f} m. "
                   f"Next: roadscan export --db {db} --format gpkg")
+
+
+@app.command()
+def serve(db: DbOption = None,
+          host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Serve the store as OGC API Features (QGIS, ArcGIS Pro, GDAL, a browser) until Ctrl-C."""
+    import uvicorn
+
+    from roadscan.api.app import create_app
+    from roadscan.api.store.database import default_db_path
+
+    api = create_app(db if db is not None else default_db_path())
+    console.print(f"serving {api.state.store.location} at http://{host}:{port}/ "
+                  f"(in QGIS: Layer > Add Layer > Add WFS / OGC API - Features Layer)")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
 def _progress() -> Progress:

@@ -1,13 +1,163 @@
 """Detector commands of `roadscan`: dataset building, training, evaluation, export.
 
 Kept apart from roadscan/cli.py so that the survey commands and the model commands each have one
-place; `register(app)` adds them to the main command.
+place; `register(app)` adds them to the main command. Like the rest of the command, these only
+parse options and print: the work is in roadscan.detector (dataset, training, evaluation, export).
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.console import Console
+
+from roadscan.errors import ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+
+dataset_app = typer.Typer(help="Build and inspect the detector's training data.", no_args_is_help=True)
+
+SourcesOption = Annotated[Optional[Path], typer.Option("--sources", help="Dataset definition (default: datasets/sources.yaml).")]
+
+
+@dataset_app.command("build")
+def dataset_build(
+    sources: SourcesOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write (images as symlinks, YOLO labels, data YAMLs).")] = Path("build/dataset"),
+    imgsz_cap: Annotated[Optional[int], typer.Option("--imgsz-cap", help="Copy images re-encoded to at most N px instead of linking them (a self-contained pack).")] = None,
+) -> None:
+    """Write an ultralytics dataset folder from the sources in the dataset definition."""
+    from roadscan.detector.dataset import DEFAULT_SOURCES, build_dataset, stats_table
+    from roadscan.sample.training_frames import ensure_generated_sources
+
+    with err_console.status("rendering synthetic training frames (once)"):
+        made = ensure_generated_sources(sources or DEFAULT_SOURCES)
+    for name, counts in made.items():
+        console.print(f"generated source {name}: {counts}")
+    result = build_dataset(sources or DEFAULT_SOURCES, out, imgsz_cap=imgsz_cap)
+    console.print(stats_table(result.stats))
+    console.print(f"[bold green]Dataset written[/]: {result.out_dir} ({result.images} images)")
+    console.print(f"  train on: {result.data_yaml}")
+    for name, path in result.val_yamls.items():
+        console.print(f"  score {name} alone: {path}")
+    if result.dropped_images or result.dropped_boxes:
+        console.print(f"  left out: {result.dropped_images} frames in the gaps beside validation blocks, "
+                      f"{result.dropped_boxes} boxes with no area inside their image")
+
+
+@dataset_app.command("stats")
+def dataset_stats_cmd(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `roadscan dataset build`.")] = Path("build/dataset"),
+) -> None:
+    """Images and boxes per split, source and class of a built dataset."""
+    from roadscan.detector.dataset import dataset_stats, stats_table
+
+    console.print(stats_table(dataset_stats(folder)))
+
+
+def _epoch_line(trainer) -> str:
+    """One line per finished epoch: losses, validation scores and time."""
+    losses = trainer.label_loss_items(trainer.tloss) if trainer.tloss else {}
+    m = trainer.metrics or {}
+    parts = [f"epoch {trainer.epoch + 1}/{trainer.epochs}"]
+    parts += [f"{k.split('/')[-1].removesuffix('_loss')} {v:.3f}" for k, v in losses.items()]
+    for label, key in (("P", "metrics/precision(B)"), ("R", "metrics/recall(B)"), ("mAP50", "metrics/mAP50(B)"),
+                       ("mAP50-95", "metrics/mAP50-95(B)")):
+        if key in m:
+            parts.append(f"{label} {float(m[key]):.3f}")
+    if trainer.epoch_time:
+        parts.append(f"{trainer.epoch_time / 60:.1f} min")
+    return "  ".join(parts)
+
+
+def train_cmd(
+    data: Annotated[Path, typer.Argument(help="data.yaml written by `roadscan dataset build`.")],
+    name: Annotated[str, typer.Option("--name", help="Run name: the run is written to PROJECT/NAME.")],
+    model: Annotated[Optional[str], typer.Option("--model", help="Architecture YAML to train from scratch (default yolo11n.yaml).")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--from", help="Weights (.pt) to fine-tune from instead.")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs (with --hours: re-derived from the measured epoch time).")] = 25,
+    imgsz: Annotated[int, typer.Option(help="Training image size in pixels.")] = 416,
+    batch: Annotated[int, typer.Option(help="Images per training batch.")] = 16,
+    hours: Annotated[Optional[float], typer.Option(help="Wall-time budget; the schedule is fitted into it.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue PROJECT/NAME from its weights/last.pt.")] = False,
+    device: Annotated[str, typer.Option(help="cpu, or cuda / 0 for an NVIDIA GPU.")] = "cpu",
+    project: Annotated[Path, typer.Option(help="Folder of training runs.")] = Path("runs/train"),
+    threads: Annotated[int, typer.Option(help="Torch CPU threads (0: ultralytics' choice).")] = 2,
+) -> None:
+    """Train (or resume) the detector, offline; one progress line per epoch."""
+    from roadscan.detector.training import train
+
+    if weights is not None and model is not None:
+        raise ConfigError("give either --model (an architecture to train from scratch) or --from (weights), not both")
+    result = train(data, model=weights or model or "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, resume=resume,
+                   device=device, project=project, name=name, threads=threads or None,
+                   callbacks={"on_fit_epoch_end": lambda trainer: err_console.print(_epoch_line(trainer), highlight=False)})
+    m = result.metrics
+    console.print(f"[bold green]Run finished[/]: {result.run_dir} in {result.seconds / 3600:.2f} h")
+    console.print(f"  best weights: {result.best}")
+    if "metrics/mAP50(B)" in m:
+        console.print(f"  validation mAP50 {m['metrics/mAP50(B)']:.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', 0):.3f}")
+    console.print(f"  next: roadscan evaluate --model {result.best} --data DATA, then roadscan export --model {result.best}")
+
+
+def evaluate_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Weights to score: .pt (ultralytics) or .onnx (ONNX Runtime).")],
+    data: Annotated[str, typer.Option("--data", help="VOC folder (images/ + annotations/), YOLO folder (images/ + labels/), data YAML, or a source name in the dataset definition.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default runs/evaluate/MODEL_DATA).")] = None,
+    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 416,
+    conf: Annotated[float, typer.Option(help="Lowest confidence kept; AP needs the low tail, F1 picks its own threshold.")] = 0.001,
+    iou: Annotated[float, typer.Option(help="NMS IoU threshold.")] = 0.7,
+    batch: Annotated[int, typer.Option(help="Frames per detector batch.")] = 8,
+    classes: Annotated[Optional[str], typer.Option(help="Class map for the labels, e.g. 0=D40 or D44=none (default: names, or the dataset definition).")] = None,
+    sources: SourcesOption = None,
+    backend: Annotated[Optional[str], typer.Option(help="ultralytics or onnx (default: by the model file's suffix).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, or cuda / 0 for an NVIDIA GPU.")] = "cpu",
+    examples: Annotated[int, typer.Option(help="Frames on the example sheet (0: none).")] = 8,
+) -> None:
+    """Score a model on a labelled set: AP50 per class, mAP50, mAP50-95 and the RDD F1, with plots."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from roadscan.detector.dataset import DEFAULT_SOURCES
+    from roadscan.detector.eval_report import summary_table, write_report
+    from roadscan.detector.evaluation import evaluate, load_eval_set, parse_classes
+
+    evalset = load_eval_set(data, classes=parse_classes(classes), sources_yaml=sources or DEFAULT_SOURCES)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("images", total=len(evalset.images))
+        ev = evaluate(model, evalset, imgsz=imgsz, conf=conf, iou=iou, batch=batch, backend=backend, device=device,
+                      on_progress=lambda done, total: progress.update(task, completed=done))
+    out = out or Path("runs/evaluate") / f"{Path(model).stem}_{evalset.name}"
+    files = write_report(ev, out, examples=examples)
+    console.print(summary_table(ev))
+    console.print(f"classes from {evalset.classes_from}; {len(evalset.images)} images in {ev.seconds:.1f} s "
+                  f"({len(evalset.images) / max(ev.seconds, 1e-9):.1f} frames/s)")
+    console.print(f"[bold green]Report[/]: {out} ({', '.join(p.name for p in files.values())})")
+
+
+def export_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Trained weights (.pt) to export.")],
+    imgsz: Annotated[int, typer.Option(help="Input size the model runs at (a multiple of 32).")] = 416,
+    batch: Annotated[int, typer.Option(help="Fixed batch size; 0 exports a dynamic batch and input size.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write (default: beside the weights, .onnx).")] = None,
+) -> None:
+    """Export weights to ONNX for the torch-free ONNX Runtime backend (load it with --model X.onnx)."""
+    from roadscan.detector.export import export_onnx
+
+    started = time.perf_counter()
+    path = export_onnx(model, imgsz=imgsz, batch=batch or None, out=out)
+    shape = f"batch {batch}, {imgsz}x{imgsz}" if batch else f"dynamic batch and size, runs at {imgsz} by default"
+    console.print(f"[bold green]Exported[/]: {path} ({path.stat().st_size / 1e6:.1f} MB, {shape}) "
+                  f"in {time.perf_counter() - started:.1f} s")
 
 
 def register(app: typer.Typer) -> None:
     """Add the detector commands to the main `roadscan` command."""
+    app.add_typer(dataset_app, name="dataset")
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("export-model")(export_cmd)

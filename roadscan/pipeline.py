@@ -34,7 +34,7 @@ from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
 from roadscan.mapping import MappingOptions, map_defects
 
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "detector" / "models" / "roadscan.pt"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "detector" / "models" / "roadscan.onnx"
 STAGES = ("decode", "sample", "detect", "locate", "map", "store")
 
 
@@ -45,9 +45,9 @@ class ProcessOptions:
     camera: str = "dashcam"
     camera_config: Path | None = None
     model: Path | None = None
-    backend: str = "ultralytics"
+    backend: str | None = None  # None: from the weights' suffix (.onnx -> ONNX Runtime, .pt -> ultralytics)
     confidence: float = 0.25
-    imgsz: int = 640
+    imgsz: int = 416
     batch: int = 8
     spacing_m: float = 3.0
     min_speed_mps: float = 0.5

@@ -133,7 +133,7 @@ def test_weights_of_another_format(tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\x08\x01")
     with pytest.raises(ModelError, match=r"loads PyTorch \.pt weights"):
-        load_detector(path)
+        load_detector(path, backend="ultralytics")
 
 
 def test_classification_model_is_refused(tmp_path):
@@ -147,8 +147,8 @@ def test_classification_model_is_refused(tmp_path):
 
 
 def test_bad_options(tiny_yolo_pt):
-    with pytest.raises(ConfigError, match="unknown detector backend 'onnx'"):
-        load_detector(tiny_yolo_pt, backend="onnx")
+    with pytest.raises(ConfigError, match="unknown detector backend 'tensorrt'"):
+        load_detector(tiny_yolo_pt, backend="tensorrt")
     with pytest.raises(ConfigError, match="confidence 1.5"):
         load_detector(tiny_yolo_pt, conf=1.5)
     with pytest.raises(ConfigError, match="batch 0"):

@@ -73,6 +73,33 @@ def write_seed(out: Path, seed: int, *, length_m: float = 400.0, every: int = 3)
     return len(chosen)
 
 
+def write_frames(out: Path, train_seeds: list[int], val_seeds: list[int], *, length_m: float = 400.0,
+                 every: int = 3) -> dict[str, int]:
+    """Both splits into `out`, and an info.json of what made them; returns frames per split."""
+    counts = {split: sum(write_seed(out / split, s, length_m=length_m, every=every) for s in seeds)
+              for split, seeds in (("train", train_seeds), ("val", val_seeds))}
+    (out / "info.json").write_text(json.dumps({"seeds": {"train": train_seeds, "val": val_seeds},
+                                               "length_m": length_m, "every": every, "frames": counts}, indent=2))
+    return counts
+
+
+def ensure_generated_sources(sources_yaml: Path) -> dict[str, dict[str, int]]:
+    """Generate every source of a dataset definition that has `generate:` and whose folder is missing."""
+    import yaml
+
+    spec = yaml.safe_load(Path(sources_yaml).read_text()) or {}
+    made = {}
+    for name, src in (spec.get("sources") or {}).items():
+        gen = src.get("generate") if isinstance(src, dict) else None
+        if not gen or "root" not in src:
+            continue
+        root = (Path(sources_yaml).parent / src["root"]).resolve()
+        if not (root / "info.json").is_file():
+            made[name] = write_frames(root, _seeds(str(gen["train_seeds"])), _seeds(str(gen["val_seeds"])),
+                                      length_m=float(gen.get("length_m", 400.0)), every=int(gen.get("every", 3)))
+    return made
+
+
 def _seeds(text: str) -> list[int]:
     first, _, last = text.partition("-")
     return list(range(int(first), int(last or first) + 1))
@@ -86,12 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", type=float, default=400.0, help="metres per drive")
     parser.add_argument("--every", type=int, default=3, help="keep every n-th frame that shows a defect")
     args = parser.parse_args(argv)
-    counts = {}
-    for split, seeds in (("train", _seeds(args.train_seeds)), ("val", _seeds(args.val_seeds))):
-        counts[split] = sum(write_seed(args.out / split, s, length_m=args.length, every=args.every) for s in seeds)
-    (args.out / "info.json").write_text(json.dumps({"seeds": {"train": args.train_seeds, "val": args.val_seeds},
-                                                    "length_m": args.length, "every": args.every,
-                                                    "frames": counts}, indent=2))
+    counts = write_frames(args.out, _seeds(args.train_seeds), _seeds(args.val_seeds), length_m=args.length,
+                          every=args.every)
     print(f"synthetic frames in {args.out}: {counts}")
 
 
