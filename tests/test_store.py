@@ -138,3 +138,26 @@ def test_store_from_newer_release_is_refused(tmp_path):
         conn.execute(text("update meta set value = '99' where key = 'schema_version'"))
     with pytest.raises(StoreError, match="newer roadscan"):
         open_store(path)
+
+
+def _make_v1_store(path):
+    """A store as schema 1 wrote it (its DDL frozen in tests/fixtures), to check the in-place migration."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "fixtures" / "schema_v1.sql").read_text())
+
+
+def test_schema_1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    _make_v1_store(path)
+    with open_store(path) as store:
+        assert schema_version(store) == SCHEMA_VERSION == 2
+        staged = staged_with_image(store)
+        sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged)
+        with store.engine.connect() as conn:
+            cols = {r[1] for r in conn.execute(text("pragma table_info(observations)"))}
+            tables = {r[0] for r in conn.execute(text("select name from sqlite_master where type='table'"))}
+        assert {"defect_id", "segment_id", "chainage_m", "side", "offset_m", "on_network"} <= cols
+        assert {"defects", "defect_history", "segments", "coverage", "segment_condition"} <= tables
+        assert count_rows(store)["observations"] == 1 and sid == 1
