@@ -74,7 +74,7 @@ def test_evaluate_and_export(built, tiny_yolo_pt, tmp_path):
     assert metrics["classes_in_mean"] == ["D00"] and (report / "pr_D00.png").is_file()
 
     onnx = tmp_path / "tiny.onnx"
-    result = run("export", "--model", tiny_yolo_pt, "--imgsz", "64", "--out", onnx)
+    result = run("export-model", "--model", tiny_yolo_pt, "--imgsz", "64", "--out", onnx)
     assert result.exit_code == 0, result.output
     assert onnx.is_file() and "dynamic" in result.stdout
 
