@@ -5,13 +5,13 @@ pydantic validates each entry so that a typo in a profile is reported with the f
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from roadscan.errors import ConfigError
 from roadscan.geo.camera import CameraProfile
+from roadscan.geo.config_files import read_toml
 
 BUILTIN_PROFILES = Path(__file__).with_name("cameras.toml")
 
@@ -64,12 +64,7 @@ class ProfileEntry(BaseModel):
 def read_profiles(path: str | Path) -> dict[str, CameraProfile]:
     """All profiles of one TOML file; a file holding a single profile's fields is named by its stem."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("camera profile file not found", path=path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not a valid TOML file ({exc})", path=path) from None
+    data = read_toml(path, "camera profile")
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     if not tables:
         tables = {path.stem: data}

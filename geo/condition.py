@@ -31,9 +31,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
 
+from roadscan.geo.coverage import covered_geometry
 from roadscan.geo.scoring import Scoring, resolve_scoring
 from roadscan.geo.severity import assess_severity
 
@@ -134,13 +134,9 @@ def covered_lengths(segment_ids: pd.Series, start: np.ndarray, end: np.ndarray, 
     n = len(start)
     if n == 0:
         return np.zeros(0)
-    if isinstance(covered, gpd.GeoDataFrame):
-        covered = covered.geometry
-    if isinstance(covered, gpd.GeoSeries):
-        covered = covered.union_all()
-    if isinstance(covered, BaseGeometry):
-        shapely.prepare(covered)
-        return shapely.length(shapely.intersection(lines, covered))
+    geometry = covered_geometry(covered)
+    if geometry is not None:
+        return shapely.length(shapely.intersection(lines, geometry))
     if isinstance(covered, pd.DataFrame):
         iv = _merged_intervals(covered)
         items = pd.DataFrame({"row": np.arange(n), "seg": segment_ids.astype(str).to_numpy(),

@@ -45,8 +45,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry.base import BaseGeometry
 
+from roadscan.geo.coverage import covered_geometry
 from roadscan.geo.scoring import CLASS_NAMES
 
 FAMILY: dict[str, str] = {"D00": "crack", "D10": "crack", "D20": "crack", "D40": "pothole", "Repair": "repair"}
@@ -371,13 +371,9 @@ def coverage_mask(table: pd.DataFrame, covered) -> np.ndarray:
     n = len(table)
     if covered is None or n == 0:
         return np.zeros(n, dtype=bool)
-    if isinstance(covered, gpd.GeoDataFrame):
-        covered = covered.geometry
-    if isinstance(covered, gpd.GeoSeries):
-        covered = covered.union_all()
-    if isinstance(covered, BaseGeometry):
-        shapely.prepare(covered)
-        return shapely.intersects_xy(covered, table["x"].to_numpy(np.float64), table["y"].to_numpy(np.float64))
+    geometry = covered_geometry(covered)
+    if geometry is not None:
+        return shapely.intersects_xy(geometry, table["x"].to_numpy(np.float64), table["y"].to_numpy(np.float64))
     if isinstance(covered, pd.DataFrame):
         missing = {"segment_id", "start_m", "end_m"} - set(covered.columns)
         if missing:

@@ -7,14 +7,14 @@ the file may use (class codes, road classes) live here too.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, ValidationError, field_validator
 
 from roadscan.errors import ConfigError
+from roadscan.geo.config_files import read_toml
 from roadscan.geo.roads import ROAD_CLASSES as NETWORK_CLASSES
 from roadscan.geo.roads import UNKNOWN
 
@@ -153,15 +153,6 @@ class Scoring(_Strict):
         return v
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("scoring config file not found", path=path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not a valid TOML file ({exc})", path=path) from None
-
-
 def _merged(base: dict, override: dict) -> dict:
     """`override` over `base`: tables merge key by key, anything else replaces."""
     out = dict(base)
@@ -184,7 +175,7 @@ def _validate(data: dict, path: Path) -> Scoring:
 @lru_cache(maxsize=1)
 def default_scoring() -> Scoring:
     """The shipped defaults."""
-    return _validate(_read_toml(DEFAULT_SCORING), DEFAULT_SCORING)
+    return _validate(read_toml(DEFAULT_SCORING, "scoring config"), DEFAULT_SCORING)
 
 
 def load_scoring(path: str | Path | None = None) -> Scoring:
@@ -192,8 +183,8 @@ def load_scoring(path: str | Path | None = None) -> Scoring:
     if path is None:
         return default_scoring()
     path = Path(path)
-    defaults = _read_toml(DEFAULT_SCORING)
-    return _validate(_merged(defaults, _read_toml(path)), path)
+    defaults = read_toml(DEFAULT_SCORING, "scoring config")
+    return _validate(_merged(defaults, read_toml(path, "scoring config")), path)
 
 
 def resolve_scoring(scoring: Scoring | str | Path | None) -> Scoring:

@@ -7,12 +7,10 @@ The truth oracle stands in for the model where the test is about geometry and bo
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from roadscan.api.store.database import open_store

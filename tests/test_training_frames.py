@@ -1,8 +1,6 @@
 """Synthetic training frames: labels that match the truth boxes, in YOLO format, generated on demand."""
 
-from pathlib import Path
 
-import numpy as np
 import yaml
 from PIL import Image
 

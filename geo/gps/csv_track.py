@@ -59,7 +59,7 @@ def read_csv_track(path: Path) -> Track:
     if missing:
         have = ", ".join(map(str, table.columns)) or "none"
         raise GPSError(f"this CSV has no {' / '.join(missing)} column (its columns: {have})", path=path,
-                       hint=f"name the columns e.g. time, lat, lon; accepted names: " +
+                       hint="name the columns e.g. time, lat, lon; accepted names: " +
                        "; ".join(f"{k}: {', '.join(COLUMNS[k])}" for k in missing))
     if not len(table):
         raise GPSError("this CSV file has a header but no rows", path=path, hint=HINT)

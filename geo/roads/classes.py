@@ -8,7 +8,6 @@ reported with the file, the table and the offending values before any data is re
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from roadscan.errors import ConfigError
+from roadscan.geo.config_files import read_toml
 
 ROAD_CLASSES = ("arterial", "collector", "local", "access", "path")
 UNKNOWN = "unknown"
@@ -67,12 +67,7 @@ class SourceMapping(BaseModel):
 def read_mappings(path: str | Path) -> list[SourceMapping]:
     """The mapping tables of one TOML file, in the order written; ConfigError names the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("road class mapping file not found", path=path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not a valid TOML file ({exc})", path=path) from None
+    data = read_toml(path, "road class mapping")
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     if not tables:
         raise ConfigError("holds no mapping table", path=path,
