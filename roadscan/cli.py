@@ -253,7 +253,10 @@ def print_summary(summary) -> None:
     console.print(f"  driven: {summary.distance_km:.2f} km   frames read: {summary.frames_read}   "
                   f"sampled: {summary.frames_sampled}")
     for reason, n in summary.frames_skipped.items():
-        console.print(f"  skipped {n} frames: {reason}")
+        if reason == "between samples":
+            console.print(f"  not needed: {n} frames between the distance samples")
+        else:
+            console.print(f"  skipped {n} frames: {reason}")
     for reason, n in summary.gps_skipped.items():
         console.print(f"  GPS: dropped {n} records: {reason}")
     dets = ", ".join(f"{n} {human_name(c)}" for c, n in sorted(summary.detections.items())) or "none"
