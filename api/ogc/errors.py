@@ -1,0 +1,79 @@
+"""Every error the API answers with is an OGC exception body, `{"code": ..., "description": ...}`.
+
+Bad input is the client's to fix, so it gets a 4xx that says what was wrong; a 500 means a bug here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roadscan.errors import RoadscanError
+
+log = logging.getLogger("roadscan.api")
+
+
+class ExceptionBody(BaseModel):
+    """The OGC API exception body (OGC 17-069r4, 7.5.1)."""
+
+    code: str
+    description: str
+
+
+class OGCError(Exception):
+    """A request the API refuses, with the HTTP status and the OGC exception code to answer with."""
+
+    def __init__(self, status: int, code: str, description: str):
+        self.status, self.code, self.description = status, code, description
+        super().__init__(description)
+
+
+def bad_request(description: str) -> OGCError:
+    return OGCError(400, "InvalidParameterValue", description)
+
+
+def not_found(description: str) -> OGCError:
+    return OGCError(404, "NotFound", description)
+
+
+def _body(status: int, code: str, description: str) -> JSONResponse:
+    return JSONResponse({"code": code, "description": description}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    """Answer OGC errors, validation errors, unknown routes and user errors with the OGC body."""
+
+    @app.exception_handler(OGCError)
+    async def _ogc(_request: Request, exc: OGCError):
+        return _body(exc.status, exc.code, exc.description)
+
+    @app.exception_handler(RoadscanError)
+    async def _user(_request: Request, exc: RoadscanError):
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return _body(400, "InvalidParameterValue", text)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {err.get('msg')}" + (f" (got {err['input']!r})" if "input" in err else ""))
+        return _body(400, "InvalidParameterValue", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        code = {404: "NotFound", 405: "MethodNotAllowed", 406: "NotAcceptable"}.get(exc.status_code, "HTTPError")
+        description = exc.detail if exc.status_code != 404 else "no such resource; start at / for the links"
+        response = _body(exc.status_code, code, str(description))
+        response.headers.update(exc.headers or {})  # e.g. Allow on 405
+        return response
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception):
+        log.exception("unhandled error")
+        return _body(500, "ServerError", f"internal error ({type(exc).__name__}); this is a bug in roadscan")

@@ -1,0 +1,284 @@
+"""OGC API Features resources, one route each: landing page, conformance, collections, items, item.
+
+Every resource answers JSON (GeoJSON for features) or HTML, chosen by `f` or the Accept header, and
+carries the links a client follows: self, alternate, and next/prev on item pages.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from html import escape
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
+from roadscan.api.exports import CLASS_CODES
+from roadscan.api.ogc import html as pages
+from roadscan.api.ogc.collections import COLLECTIONS, Collection
+from roadscan.api.ogc.errors import ExceptionBody, bad_request, not_found
+from roadscan.api.ogc.features import extent, features, rfc3339, select_features
+from roadscan.api.ogc.params import HTML, output_format, parse_bbox, parse_datetime, refuse_unknown
+from roadscan.api.store.schema import DEFECT_STATUSES
+from roadscan.errors import ConfigError
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+GEOJSON = "application/geo+json"
+MAX_LIMIT = 10_000
+# Patterns for the API definition (the parsers in `params` are the authority and explain refusals).
+_NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
+BBOX_PATTERN = f"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
+_INSTANT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[-+][0-9]{2}:[0-9]{2}))?"
+DATETIME_PATTERN = f"^({_INSTANT}|({_INSTANT}|\\.\\.)/({_INSTANT}|\\.\\.))$"
+ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f"}
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ExceptionBody, "description": "bad query parameter"},
+                                           404: {"model": ExceptionBody, "description": "no such resource"}}
+
+router = APIRouter(responses=ERRORS)
+JSON_OR_HTML = {200: {"content": {"application/json": {}, "text/html": {}}, "description": "JSON, or HTML"}}
+
+FormatParam = Annotated[Literal["json", "html"] | None, Query(description="json (GeoJSON for features) or html; "
+                                                                  "overrides the Accept header")]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    return {"href": href, "rel": rel, "type": type_, **({"title": title} if title else {})}
+
+
+def _self_links(request: Request, path: str, json_type: str = "application/json") -> list[dict[str, str]]:
+    url, fmt = f"{_base(request)}{path}", output_format(request)
+    json_link, html_link = _link(f"{url}?f=json", "self", json_type, "this document as JSON"), \
+        _link(f"{url}?f=html", "self", "text/html", "this document as HTML")
+    if fmt == HTML:
+        json_link["rel"] = "alternate"
+    else:
+        html_link["rel"] = "alternate"
+    return [json_link, html_link]
+
+
+def _respond(request: Request, body: dict[str, Any], title: str, html_body: str = "",
+             media_type: str = "application/json", headers: dict[str, str] | None = None) -> Response:
+    if output_format(request) == HTML:
+        return HTMLResponse(pages.page(title, body.get("links", []), html_body, body.get("description", "")),
+                            headers=headers)
+    return JSONResponse(body, media_type=media_type, headers=headers)
+
+
+def _collection(collection_id: str) -> Collection:
+    try:
+        return COLLECTIONS[collection_id]
+    except KeyError:
+        raise not_found(f"no collection '{collection_id}'; the collections are "
+                        f"{', '.join(COLLECTIONS)}") from None
+
+
+def _crs(value: str | None, parameter: str):
+    try:
+        return parse_crs(value, parameter=parameter)
+    except ConfigError as exc:
+        raise bad_request(f"{exc.message}: {exc.hint}") from None
+
+
+@router.get("/", summary="Landing page", responses=JSON_OR_HTML, tags=["Capabilities"])
+def landing(request: Request, f: FormatParam = None) -> Response:
+    refuse_unknown(request, {"f"})
+    base = _base(request)
+    links = _self_links(request, "/") + [
+        _link(f"{base}/openapi.json", "service-desc", "application/vnd.oai.openapi+json;version=3.0",
+              "the API definition (OpenAPI)"),
+        _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+        _link(f"{base}/conformance", "conformance", "application/json", "conformance classes"),
+        _link(f"{base}/conformance?f=html", "conformance", "text/html", "conformance classes"),
+        _link(f"{base}/collections", "data", "application/json", "the collections"),
+        _link(f"{base}/collections?f=html", "data", "text/html", "the collections"),
+    ]
+    body = {"title": "roadscan", "description": "Road defects found in vehicle footage, road segment "
+            "condition and the surveys that found them, as OGC API Features.", "links": links}
+    return _respond(request, body, "roadscan")
+
+
+@router.get("/conformance", summary="Conformance classes", responses=JSON_OR_HTML, tags=["Capabilities"])
+def conformance(request: Request, f: FormatParam = None) -> Response:
+    refuse_unknown(request, {"f"})
+    body = {"conformsTo": CONFORMANCE, "links": _self_links(request, "/conformance")}
+    return _respond(request, body, "Conformance",
+                    pages.table([{"class": c} for c in CONFORMANCE], ["class"]))
+
+
+def _describe(request: Request, collection: Collection) -> dict[str, Any]:
+    base, store = _base(request), request.app.state.store
+    url = f"{base}/collections/{collection.id}"
+    return {
+        "id": collection.id, "title": collection.title, "description": collection.description,
+        "itemType": "feature",
+        "extent": extent(collection.read(store, {}), collection),
+        "crs": list(SUPPORTED), "storageCrs": CRS84,
+        "links": [
+            _link(url, "self", "application/json", collection.title),
+            _link(f"{url}?f=html", "alternate", "text/html", collection.title),
+            _link(f"{url}/items", "items", GEOJSON, f"{collection.title} as GeoJSON"),
+            _link(f"{url}/items?f=html", "items", "text/html", f"{collection.title} as HTML"),
+        ],
+    }
+
+
+@router.get("/collections", summary="The feature collections", responses=JSON_OR_HTML, tags=["Data"])
+def collections(request: Request, f: FormatParam = None) -> Response:
+    refuse_unknown(request, {"f"})
+    described = [_describe(request, c) for c in COLLECTIONS.values()]
+    body = {"links": _self_links(request, "/collections"), "collections": described,
+            "crs": list(SUPPORTED)}
+    rows = [{"id": c["id"], "title": c["title"], "description": c["description"]} for c in described]
+    links = {c["id"]: f"{_base(request)}/collections/{c['id']}?f=html" for c in described}
+    return _respond(request, body, "Collections", pages.table(rows, ["id", "title", "description"], links))
+
+
+@router.get("/collections/{collectionId}", summary="One collection", responses=JSON_OR_HTML, tags=["Data"])
+def collection(request: Request, collectionId: str, f: FormatParam = None) -> Response:
+    refuse_unknown(request, {"f"})
+    body = _describe(request, _collection(collectionId))
+    body["links"] = _self_links(request, f"/collections/{collectionId}") + body["links"][2:]
+    items = f"{_base(request)}/collections/{collectionId}/items?f=html"
+    filters = "".join(f"<li><code>{k}</code>: {v}</li>" for k, v in _collection(collectionId).filters.items())
+    return _respond(request, body, body["title"],
+                    f'<p><a href="{items}">Browse the features</a></p>'
+                    + (f"<p>Filters (query parameters):</p><ul>{filters}</ul>" if filters else ""))
+
+
+def _list_pattern(values) -> str:
+    """A regular expression for a comma-separated list of these values, for the API definition."""
+    one = "(" + "|".join(re.escape(v) for v in values) + ")"
+    return f"^{one}(,{one})*$"
+
+
+def _page_url(request: Request, path: str, **changes: Any) -> str:
+    params = dict(request.query_params)
+    params.update({k: str(v) for k, v in changes.items()})
+    return f"{_base(request)}{path}?{urlencode(params)}"
+
+
+@router.get("/collections/{collectionId}/items", summary="Features of a collection", tags=["Data"],
+            response_class=JSONResponse,
+            responses={200: {"content": {GEOJSON: {}, "text/html": {}}, "description": "a GeoJSON FeatureCollection"}})
+def items(request: Request, collectionId: str,
+          bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon,lat); "
+                                                  "minx > maxx in CRS84 crosses the antimeridian",
+                                            json_schema_extra={"pattern": BBOX_PATTERN})] = None,
+          bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS URI of bbox",
+                                                json_schema_extra={"enum": list(SUPPORTED)})] = None,
+          crs: Annotated[str | None, Query(description="CRS URI of the geometries returned",
+                                           json_schema_extra={"enum": list(SUPPORTED)})] = None,
+          datetime_: Annotated[str | None, Query(alias="datetime", description="RFC 3339 instant or interval "
+                                                 "(a/b, ../b, a/..): features whose time span meets it",
+                                                 json_schema_extra={"pattern": DATETIME_PATTERN})] = None,
+          limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="features per page")] = 100,
+          offset: Annotated[int, Query(ge=0, description="features to skip (the next link sets it)")] = 0,
+          class_: Annotated[str | None, Query(alias="class", description="defects: class codes, comma-separated",
+                                              json_schema_extra={"pattern": _list_pattern(CLASS_CODES)})] = None,
+          status: Annotated[str | None, Query(description="defects: statuses, comma-separated",
+                                              json_schema_extra={"pattern": _list_pattern(DEFECT_STATUSES)})] = None,
+          min_severity: Annotated[int | None, Query(ge=1, le=5, description="defects: at least this severity")] = None,
+          road: Annotated[str | None, Query(description="defects: road name contains this")] = None,
+          f: FormatParam = None) -> Response:
+    coll = _collection(collectionId)
+    refuse_unknown(request, ITEMS_PARAMS | set(coll.filters))
+    out_crs, box_crs = _crs(crs, "crs"), _crs(bbox_crs, "bbox-crs")
+    box = parse_bbox(bbox, box_crs) if bbox is not None else None
+    interval = parse_datetime(datetime_) if datetime_ is not None else None
+    filters = {k: request.query_params[k] for k in coll.filters if k in request.query_params}
+
+    matched = select_features(coll.read(request.app.state.store, filters), coll, box, interval)
+    page = matched.iloc[offset:offset + limit]
+    feats = features(page, coll, out_crs)
+    path = f"/collections/{collectionId}/items"
+    fmt = output_format(request)
+    links = _self_links(request, path, GEOJSON)
+    for link in links:  # keep the query (bbox, filters, paging) in self and alternate
+        link["href"] = _page_url(request, path, f="html" if link["type"] == "text/html" else "json")
+    page_type, page_f = ("text/html", "html") if fmt == HTML else (GEOJSON, "json")
+    if offset + len(page) < len(matched):
+        links.append(_link(_page_url(request, path, offset=offset + limit, limit=limit, f=page_f), "next",
+                           page_type, "next page"))
+    if offset > 0:
+        links.append(_link(_page_url(request, path, offset=max(offset - limit, 0), limit=limit, f=page_f), "prev",
+                           page_type, "previous page"))
+    links.append(_link(f"{_base(request)}/collections/{collectionId}", "collection", "application/json", coll.title))
+    body = {"type": "FeatureCollection", "features": feats, "links": links,
+            "timeStamp": rfc3339(datetime.now(timezone.utc)),
+            "numberMatched": len(matched), "numberReturned": len(feats)}
+    headers = {"Content-Crs": f"<{out_crs.uri}>"}
+    if fmt != HTML:
+        return JSONResponse(body, media_type=GEOJSON, headers=headers)
+    return HTMLResponse(pages.page(f"{coll.title}: {len(matched)} features", links,
+                                  f"<p>Showing {offset + 1 if feats else 0} to {offset + len(feats)} of "
+                                  f"{len(matched)}; coordinates in {escape(out_crs.uri)}.</p>"
+                                  + _features_table(request, collectionId, feats)), headers=headers)
+
+
+def _features_table(request: Request, collection_id: str, feats: list[dict[str, Any]]) -> str:
+    rows, columns = [], ["id"]
+    for feat in feats:
+        row = {"id": feat["id"], **feat["properties"], "geometry": _short_geometry(feat["geometry"])}
+        rows.append(row)
+        columns += [c for c in row if c not in columns]
+    columns = [c for c in columns if c != "geometry"] + ["geometry"]
+    links = {str(feat["id"]): f"{_base(request)}/collections/{collection_id}/items/{feat['id']}?f=html"
+             for feat in feats}
+    return pages.table(rows, columns, links)
+
+
+def _short_geometry(geometry: dict[str, Any] | None) -> str:
+    if geometry is None:
+        return ""
+    coords = geometry["coordinates"]
+    if geometry["type"] == "Point":
+        return f"POINT ({coords[0]} {coords[1]})"
+    return f"{geometry['type'].upper()} ({len(coords)} vertices)"
+
+
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", tags=["Data"],
+            response_class=JSONResponse,
+            responses={200: {"content": {GEOJSON: {}, "text/html": {}}, "description": "a GeoJSON Feature"}})
+def item(request: Request, collectionId: str, featureId: str,
+         crs: Annotated[str | None, Query(description="CRS URI of the geometry returned",
+                                          json_schema_extra={"enum": list(SUPPORTED)})] = None,
+         f: FormatParam = None) -> Response:
+    coll = _collection(collectionId)
+    refuse_unknown(request, {"crs", "f"})
+    out_crs = _crs(crs, "crs")
+    layer = coll.read(request.app.state.store, {})
+    key: Any = featureId
+    if coll.id_is_int:
+        try:
+            key = int(featureId)
+        except ValueError:
+            raise not_found(f"no feature '{featureId}' in {collectionId}: its ids are whole numbers") from None
+    match = layer[layer[coll.id_column] == key]
+    if match.empty:
+        raise not_found(f"no feature '{featureId}' in {collectionId}")
+    feat = features(match, coll, out_crs)[0]
+    path = f"/collections/{collectionId}/items/{featureId}"
+    feat["links"] = _self_links(request, path, GEOJSON) + [
+        _link(f"{_base(request)}/collections/{collectionId}", "collection", "application/json", coll.title)]
+    for link in feat["links"][:2]:
+        link["href"] = _page_url(request, path, f="html" if link["type"] == "text/html" else "json")
+    headers = {"Content-Crs": f"<{out_crs.uri}>"}
+    if output_format(request) != HTML:
+        return JSONResponse(feat, media_type=GEOJSON, headers=headers)
+    rows = [{"property": k, "value": v} for k, v in feat["properties"].items()]
+    rows.append({"property": "geometry", "value": feat["geometry"]})
+    return HTMLResponse(pages.page(f"{coll.title}: {featureId}", feat["links"],
+                                  pages.table(rows, ["property", "value"])), headers=headers)

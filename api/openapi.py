@@ -1,0 +1,62 @@
+"""The API definition as OpenAPI 3.0, which OGC API Features Part 1 (conformance class oas30) and
+the GIS clients that read it expect; FastAPI writes 3.1.
+
+The differences FastAPI's output touches are few: optional values (`anyOf [..., {type: null}]`
+becomes `nullable`), and the 422 validation responses, which this API answers as 400 with the OGC
+exception body instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+OPENAPI_VERSION = "3.0.3"
+
+
+def _downgrade(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_downgrade(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _downgrade(v) for k, v in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [o for o in options if o != {"type": "null"}]
+        node.pop("anyOf")
+        if len(rest) == 1 and "$ref" not in rest[0]:
+            node = {**rest[0], **node}
+        else:
+            node["anyOf"] = rest
+        node["nullable"] = True
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if isinstance(node.get("examples"), list) and "in" not in node:
+        examples = node.pop("examples")
+        if examples:
+            node["example"] = examples[0]
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
+            node[flag] = node.pop(bound)
+            node[bound] = True
+    return node
+
+
+def openapi_30(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document in version 3.0, built once and cached on the app."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in doc.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = doc.get("components", {}).get("schemas", {})
+        if not any("HTTPValidationError" in str(op) for p in doc.get("paths", {}).values() for op in p.values()):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        doc = _downgrade(doc)
+        doc["openapi"] = OPENAPI_VERSION
+        app.openapi_schema = doc
+    return app.openapi_schema
