@@ -223,14 +223,16 @@ def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo surve
 @app.command()
 def serve(db: DbOption = None,
           host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          private_reads: Annotated[bool, typer.Option("--private-reads", help="Every request needs an API key (viewer or higher); by default reads are public and only writes need one.")] = False,
+          districts: Annotated[Optional[Path], typer.Option(help="Polygon file with a 'name' column: districts work lists accept as district=NAME.")] = None) -> None:
     """Serve the store as OGC API Features (QGIS, ArcGIS Pro, GDAL, a browser) until Ctrl-C."""
     import uvicorn
 
     from roadscan.api.app import create_app
     from roadscan.api.store.database import default_db_path
 
-    api = create_app(db if db is not None else default_db_path())
+    api = create_app(db if db is not None else default_db_path(), public_reads=not private_reads, districts=districts)
     console.print(f"serving {api.state.store.location} at http://{host}:{port}/ "
                   f"(in QGIS: Layer > Add Layer > Add WFS / OGC API - Features Layer)")
     uvicorn.run(api, host=host, port=port, log_level="warning")
@@ -281,6 +283,65 @@ def _register_command_groups() -> None:
 
 
 _register_command_groups()
+
+
+# --- roadscan keys: API keys for the server --------------------------------------------------------
+
+keys_app = typer.Typer(help="API keys for `roadscan serve`: viewer (read), crew (read, update status, "
+                            "add photos), admin.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _keys_store(db: Path | None):
+    """The store the server serves; keys for a store that does not exist yet would land in a new, empty one."""
+    from roadscan.api.store.database import default_db_path, open_store
+    from roadscan.errors import StoreError
+
+    db = db if db is not None else default_db_path()
+    if "://" not in str(db) and not Path(db).expanduser().is_file():
+        raise StoreError("no store here", path=db, hint="give the --db that roadscan serve uses")
+    return open_store(db)
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Option("--name", help="Who the key is for, e.g. crew-north.")],
+                role: Annotated[str, typer.Option("--role", help="viewer, crew or admin.")] = "viewer",
+                db: DbOption = None) -> None:
+    """Make a key and print it once: only its hash is stored, so it cannot be shown again."""
+    from roadscan.api.auth import create_key
+
+    with _keys_store(db) as store:
+        key_id, key = create_key(store, name, role)
+    err_console.print(f"key {key_id} '{name}' ({role}) created; copy it now, it is not shown again:")
+    print(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's name or id.")], db: DbOption = None) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from roadscan.api.auth import revoke_key
+
+    with _keys_store(db) as store:
+        row = revoke_key(store, key)
+    console.print(f"key {row['id']} '{row['name']}' ({row['role']}) revoked")
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """The keys: name, role, when made, whether revoked (never the keys themselves)."""
+    from roadscan.api.auth import list_keys
+
+    with _keys_store(db) as store:
+        rows = list_keys(store)
+    if not rows:
+        console.print("no API keys yet: roadscan keys create --name NAME --role crew")
+        return
+    table = Table("id", "name", "role", "starts with", "created (UTC)", "revoked (UTC)")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["role"], r["prefix"] + "…", f"{r['created_at']:%Y-%m-%d %H:%M}",
+                      f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
+    console.print(table)
+
 
 if __name__ == "__main__":
     main()

@@ -152,7 +152,7 @@ def test_schema_1_store_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     _make_v1_store(path)
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 2
+        assert schema_version(store) == SCHEMA_VERSION == 3
         staged = staged_with_image(store)
         sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged)
         with store.engine.connect() as conn:
@@ -161,3 +161,23 @@ def test_schema_1_store_is_migrated_in_place(tmp_path):
         assert {"defect_id", "segment_id", "chainage_m", "side", "offset_m", "on_network"} <= cols
         assert {"defects", "defect_history", "segments", "coverage", "segment_condition"} <= tables
         assert count_rows(store)["observations"] == 1 and sid == 1
+
+
+def test_schema_2_store_is_migrated_in_place(tmp_path):
+    """Schema 3 adds API keys and defect photos; a schema 2 store (DDL frozen in tests/fixtures) gains them."""
+    import sqlite3
+
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "fixtures" / "schema_v2.sql").read_text())
+    with open_store(path) as store:
+        assert schema_version(store) == SCHEMA_VERSION == 3
+        with store.engine.connect() as conn:
+            tables = {r[0] for r in conn.execute(text("select name from sqlite_master where type='table'"))}
+            key_cols = {r[1] for r in conn.execute(text("pragma table_info(api_keys)"))}
+            photo_cols = {r[1] for r in conn.execute(text("pragma table_info(defect_photos)"))}
+        assert {"api_keys", "defect_photos", "defects", "defect_history"} <= tables
+        assert {"name", "role", "key_hash", "revoked_at"} <= key_cols
+        assert {"defect_id", "path", "content_type", "by", "at"} <= photo_cols
+        sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
+        assert sid == 1

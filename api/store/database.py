@@ -30,8 +30,13 @@ def _v1_to_v2(conn: Connection) -> None:
             index.create(conn)
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """API keys and defect photos (new tables only; nothing existing changes)."""
+    schema.metadata.create_all(conn, tables=[schema.api_keys, schema.defect_photos])
+
+
 # Migrations from version N to N+1, run in one transaction each.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class Store:

@@ -12,7 +12,8 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2  # 1: surveys, frames, observations; 2: road network, defects, status history, condition
+SCHEMA_VERSION = 3  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
+# 3: API keys, defect photos
 
 metadata = MetaData()
 
@@ -203,6 +204,35 @@ segment_condition = Table(
 )
 
 DEFECT_STATUSES = ("open", "scheduled", "fixed", "dismissed", "not re-observed")
+ROLES = ("viewer", "crew", "admin")  # each may do what the ones before it may
+
+# Since schema 3: who may use the API. Only a hash of each key is stored; the key is shown once.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
+    Column("prefix", String(16), nullable=False),  # first characters of the key, to recognise it in lists
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),  # NULL while the key is valid
+    Column("last_used_at", UTCDateTime),
+)
+
+# Since schema 3: photos a crew uploaded for a defect (e.g. after the repair), under <images>/photos/.
+defect_photos = Table(
+    "defect_photos", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("defect_id", Integer, ForeignKey("defects.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),  # relative to the store's image folder
+    Column("content_type", String(32), nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("note", Text),
+    Column("by", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
 
 Index("ix_frames_survey", frames.c.survey_id)
 Index("ix_observations_survey", observations.c.survey_id)
@@ -215,3 +245,4 @@ Index("ix_defects_segment", defects.c.segment_id)
 Index("ix_history_defect", defect_history.c.defect_id)
 Index("ix_coverage_survey", coverage.c.survey_id)
 Index("ix_condition_segment", segment_condition.c.segment_id)
+Index("ix_photos_defect", defect_photos.c.defect_id)

@@ -1,0 +1,66 @@
+"""Evidence images: the frame that shows a defect best, looked up by the defect's id only.
+
+The path comes from the store, never from the request, and is resolved inside the store's image
+folder; anything that would lead outside it (a tampered row, a symbolic link) is refused as missing.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+
+from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
+from roadscan.api.ogc.errors import ExceptionBody, not_found
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+
+router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
+                                                    404: {"model": ExceptionBody, "description": "no image"}})
+
+
+def resolve_image(store: Store, relative: str | None) -> Path:
+    """The file a stored relative path names, if it lies inside the image folder and exists; else 404."""
+    if not relative:
+        raise not_found("no image stored")
+    root = store.images_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise not_found("the image is not in the store's image folder")
+    return path
+
+
+def evidence(store: Store, defect_id: int):
+    """(image path, box) of the defect's evidence observation; 404 when the defect or its image is missing."""
+    d, o, f = schema.defects, schema.observations, schema.frames
+    with store.engine.connect() as conn:
+        if conn.execute(select(d.c.id).where(d.c.id == defect_id)).first() is None:
+            raise not_found(f"no defect {defect_id}")
+        row = conn.execute(select(f.c.image_path, o.c.x1, o.c.y1, o.c.x2, o.c.y2)
+                           .select_from(d.join(o, o.c.id == d.c.evidence_observation_id).join(f, f.c.id == o.c.frame_id))
+                           .where(d.c.id == defect_id)).first()
+    if row is None or not row.image_path:
+        raise not_found(f"defect {defect_id} has no evidence image stored")
+    return resolve_image(store, row.image_path), (row.x1, row.y1, row.x2, row.y2)
+
+
+@router.get("/defects/{defect_id}/image", summary="The frame that shows a defect", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}})
+def image(request: Request, defect_id: int,
+          box: Annotated[bool, Query(description="draw the detection box on the frame")] = False,
+          _principal: Principal = Reader) -> Response:
+    path, (x1, y1, x2, y2) = evidence(request.app.state.store, defect_id)
+    if not box:
+        return FileResponse(path, media_type="image/jpeg")
+    with Image.open(path) as frame:
+        frame = frame.convert("RGB")
+        width = max(2, round(min(frame.size) / 200))
+        ImageDraw.Draw(frame).rectangle((x1, y1, x2, y2), outline=(255, 40, 40), width=width)
+        buf = io.BytesIO()
+        frame.save(buf, format="JPEG", quality=90)
+    return Response(buf.getvalue(), media_type="image/jpeg")

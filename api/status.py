@@ -1,0 +1,206 @@
+"""Status updates from the road crew: mark a defect scheduled, fixed, dismissed or open again, with
+who and when kept in its history; photos of a defect (e.g. after the repair).
+
+A later survey that sees a "fixed" defect again reopens it and says so in the history
+(api/store/defects.py), so a status set here sticks until the road says otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select, update
+
+from roadscan.api.auth import AUTH_ERRORS, Crew, Principal, Reader
+from roadscan.api.images import resolve_image
+from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+
+SETTABLE = ("open", "scheduled", "fixed", "dismissed")  # "not re-observed" is the surveys' to set
+PHOTO_TYPES = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
+
+router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
+                                                    404: {"model": ExceptionBody, "description": "no such defect"}})
+
+
+class StatusUpdate(BaseModel):
+    status: Literal["open", "scheduled", "fixed", "dismissed"] = Field(description="the defect's new status")
+    note: str | None = Field(None, max_length=2000, description="why, what was done")
+    by: str | None = Field(None, max_length=100, description="who (default: the API key's name)")
+
+
+class HistoryEntry(BaseModel):
+    status: str
+    note: str | None
+    by: str
+    at: datetime
+    survey_id: int | None
+
+
+class DefectStatus(BaseModel):
+    id: int
+    status: str
+    history: list[HistoryEntry]
+
+
+MULTIPART_SLACK = 64 * 1024  # form boundaries, headers and a note, on top of the photo itself
+DRAIN_MAX = 256 * 1024 * 1024  # an oversized upload up to this is read and discarded so the client gets the 413
+
+
+class UploadLimit:
+    """ASGI middleware: refuse a photo upload whose declared size is over the cap before its body is
+    read (FastAPI parses a multipart form completely before the endpoint runs); the endpoint checks
+    the photo's actual size as well."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/photos"):
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit + MULTIPART_SLACK:
+                # Discard the body (kept nowhere) before answering: a server that answers and closes
+                # while the client is still sending makes the client see a reset, not the 413.
+                if int(length) <= DRAIN_MAX:
+                    more = True
+                    while more:
+                        message = await receive()
+                        more = message.get("more_body", False) and message["type"] == "http.request"
+                response = JSONResponse({"code": "PayloadTooLarge", "description": _too_large(self.limit)},
+                                        status_code=413, headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"the photo is larger than {limit / 1_000_000:g} MB; send a smaller one"
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _status(conn: Connection, defect_id: int) -> str:
+    status = conn.execute(select(schema.defects.c.status).where(schema.defects.c.id == defect_id)).scalar()
+    if status is None:
+        raise not_found(f"no defect {defect_id}")
+    return status
+
+
+def _history(conn: Connection, defect_id: int) -> list[dict[str, Any]]:
+    h = schema.defect_history
+    rows = conn.execute(select(h.c.status, h.c.note, h.c.by, h.c.at, h.c.survey_id)
+                        .where(h.c.defect_id == defect_id).order_by(h.c.at, h.c.id)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _who(principal: Principal, by: str | None) -> str:
+    """The key's name, and the person it names when that differs: the history says who and with whose key."""
+    by = (by or "").strip()
+    return principal.name if not by or by == principal.name else f"{by} (key {principal.name})"
+
+
+@router.post("/defects/{defect_id}/status", summary="Set a defect's status", response_model=DefectStatus)
+def set_status(request: Request, defect_id: int, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    d = schema.defects
+    with _store(request).engine.begin() as conn:
+        _status(conn, defect_id)
+        conn.execute(update(d).where(d.c.id == defect_id).values(status=body.status, updated_at=now))
+        conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=body.status, note=body.note,
+                                                            by=_who(principal, body.by), at=now, survey_id=None))
+        return {"id": defect_id, "status": body.status, "history": _history(conn, defect_id)}
+
+
+@router.get("/defects/{defect_id}/history", summary="A defect's status history", response_model=DefectStatus)
+def history(request: Request, defect_id: int, _principal: Principal = Reader) -> dict[str, Any]:
+    with _store(request).engine.connect() as conn:
+        status = _status(conn, defect_id)
+        return {"id": defect_id, "status": status, "history": _history(conn, defect_id)}
+
+
+class Photo(BaseModel):
+    id: int
+    defect_id: int
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+    note: str | None
+    by: str
+    at: datetime
+    href: str
+
+
+def _photo(request: Request, row) -> dict[str, Any]:
+    out = {k: row[k] for k in Photo.model_fields if k != "href"}
+    out["href"] = str(request.url_for("photo", defect_id=row["defect_id"], photo_id=row["id"]))
+    return out
+
+
+@router.post("/defects/{defect_id}/photos", summary="Add a photo (JPEG or PNG) to a defect", status_code=201,
+             response_model=Photo,
+             responses={413: {"model": ExceptionBody, "description": "too large"},
+                        415: {"model": ExceptionBody, "description": "not a JPEG or PNG image"}})
+async def add_photo(request: Request, defect_id: int, file: Annotated[UploadFile, File(description="JPEG or PNG")],
+                    note: Annotated[str | None, Form(max_length=2000)] = None,
+                    principal: Principal = Crew) -> dict[str, Any]:
+    store, limit = _store(request), request.app.state.settings.max_photo_bytes
+    with store.engine.connect() as conn:
+        _status(conn, defect_id)
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise OGCError(413, "PayloadTooLarge", _too_large(limit))
+    try:  # the content decides, not the file name or the declared type
+        with Image.open(io.BytesIO(data)) as image:
+            kind, (width, height) = image.format, image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        kind = None
+    if kind not in PHOTO_TYPES:
+        raise OGCError(415, "UnsupportedMediaType", "the upload is not a JPEG or PNG image")
+    content_type, suffix = PHOTO_TYPES[kind]
+    relative = f"photos/defect-{defect_id}-{uuid.uuid4().hex}{suffix}"
+    path = store.images_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        with store.engine.begin() as conn:
+            photo_id = conn.execute(schema.defect_photos.insert().values(
+                defect_id=defect_id, path=relative, content_type=content_type, bytes=len(data), width=width,
+                height=height, note=note, by=principal.name, at=datetime.now(timezone.utc))).inserted_primary_key[0]
+            row = conn.execute(select(schema.defect_photos).where(schema.defect_photos.c.id == photo_id)).mappings().one()
+    except Exception:
+        path.unlink(missing_ok=True)  # nothing half-written stays
+        raise
+    return _photo(request, row)
+
+
+@router.get("/defects/{defect_id}/photos", summary="A defect's photos", response_model=list[Photo])
+def photos(request: Request, defect_id: int, _principal: Principal = Reader) -> list[dict[str, Any]]:
+    p = schema.defect_photos
+    with _store(request).engine.connect() as conn:
+        _status(conn, defect_id)
+        rows = conn.execute(select(p).where(p.c.defect_id == defect_id).order_by(p.c.at, p.c.id)).mappings().all()
+    return [_photo(request, r) for r in rows]
+
+
+@router.get("/defects/{defect_id}/photos/{photo_id}", summary="One photo", name="photo",
+            response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
+def photo(request: Request, defect_id: int, photo_id: int, _principal: Principal = Reader) -> FileResponse:
+    p = schema.defect_photos
+    with _store(request).engine.connect() as conn:
+        row = conn.execute(select(p.c.path, p.c.content_type)
+                           .where(p.c.id == photo_id, p.c.defect_id == defect_id)).first()
+    if row is None:
+        raise not_found(f"defect {defect_id} has no photo {photo_id}")
+    return FileResponse(resolve_image(_store(request), row.path), media_type=row.content_type)

@@ -1,0 +1,195 @@
+"""Work lists for road crews: the defects of an area, most urgent first or in driving order over the
+road network, as JSON, CSV (a spreadsheet) or GPX (waypoints a phone navigator loads).
+
+The list is the `limit` highest-priority defects that pass the filters; `order=route` then puts those
+in the order to drive them from `start` (api/routing.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import gpxpy.gpx
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+
+from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
+from roadscan.api.exports import CLASS_CODES, DefectFilter, defects_layer, parse_bbox
+from roadscan.api.ogc.errors import ExceptionBody, bad_request
+from roadscan.api.routing import plan_route
+from roadscan.api.store import schema
+from roadscan.errors import ConfigError
+
+DEFAULT_STATUSES = ("open", "scheduled", "not re-observed")  # what is still to do
+MAX_ITEMS = 500
+COLUMNS = ["order", "id", "code", "class", "road", "chainage_m", "side", "severity", "priority",
+           "priority_breakdown", "status", "lat", "lon", "route_m", "leg_m", "by_road", "image"]
+
+router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
+                                                    400: {"model": ExceptionBody, "description": "bad parameter"}})
+
+
+def read_districts(path: str | Path) -> dict[str, shapely.Geometry]:
+    """Named districts from a polygon file with a `name` column (any CRS), as EPSG:4326 shapes."""
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio's errors for unreadable files
+        raise ConfigError(f"cannot read the districts file ({str(exc).splitlines()[0]})", path=path) from None
+    if "name" not in frame or frame.crs is None:
+        raise ConfigError("the districts file needs polygons with a 'name' column and a CRS", path=path)
+    frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(4326)
+    return {str(name): group.union_all() for name, group in frame.groupby("name")}
+
+
+def _csv_list(text: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip()) if text else ()
+
+
+def _start(text: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise bad_request(f"start '{text}' must be lon,lat in degrees") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise bad_request(f"start '{text}' is not lon,lat in degrees")
+    return lon, lat
+
+
+def _classes(request: Request, text: str | None) -> tuple[str, ...]:
+    """Class codes from codes or the human names the store uses (D40 or pothole)."""
+    values = _csv_list(text)
+    if not values:
+        return ()
+    d = schema.defects
+    with request.app.state.store.engine.connect() as conn:
+        names = {name.lower(): code for code, name in conn.execute(select(d.c.code, d.c.name).distinct())}
+    codes = []
+    for v in values:
+        code = next((c for c in CLASS_CODES if c.lower() == v.lower()), None) or names.get(v.lower())
+        if code is None:
+            raise bad_request(f"unknown defect class '{v}'; use a code ({', '.join(CLASS_CODES)}) "
+                              f"or a name ({', '.join(sorted(names)) or 'none stored yet'})")
+        codes.append(code)
+    return tuple(codes)
+
+
+def select_work(request: Request, *, bbox: str | None, district: str | None, min_priority: float | None,
+                classes: str | None, status: str | None, limit: int) -> pd.DataFrame:
+    settings = request.app.state.settings
+    area = None
+    if district is not None:
+        districts = settings.districts or {}
+        if district not in districts:
+            known = ", ".join(sorted(districts)) or "none are configured (create_app(..., districts=FILE))"
+            raise bad_request(f"unknown district '{district}'; known: {known}")
+        area = districts[district]
+    flt = DefectFilter(codes=_classes(request, classes), statuses=_csv_list(status) or DEFAULT_STATUSES,
+                       bbox=parse_bbox(bbox) if bbox else None, area=area)
+    layer = defects_layer(request.app.state.store, flt)
+    if min_priority is not None:
+        layer = layer[layer["priority"] >= min_priority]
+    return pd.DataFrame(layer.drop(columns="geometry")).head(limit).reset_index(drop=True)
+
+
+def _segments(request: Request) -> pd.DataFrame:
+    s = schema.segments
+    with request.app.state.store.engine.connect() as conn:
+        rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
+    return pd.DataFrame(rows, columns=["segment_id", "geometry_wkt", "length_m"])
+
+
+def _num(value) -> Any:
+    return None if value is None or pd.isna(value) else (float(value) if isinstance(value, float) else value)
+
+
+def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
+    base = str(request.base_url).rstrip("/")
+    items = []
+    for n, r in enumerate(table.to_dict("records"), start=1):
+        breakdown = r.get("priority_breakdown")
+        if isinstance(breakdown, str):
+            breakdown = json.loads(breakdown)
+        items.append({
+            "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": r.get("road_name"),
+            "chainage_m": _num(r.get("chainage_m")), "side": r.get("side"), "severity": int(r["severity"]),
+            "priority": float(r["priority"]), "priority_breakdown": breakdown, "status": r["status"],
+            "lat": float(r["lat"]), "lon": float(r["lon"]),
+            "route_m": _num(r.get("route_m")), "leg_m": _num(r.get("leg_m")),
+            "by_road": None if r.get("by_road") is None or pd.isna(r.get("by_road")) else bool(r["by_road"]),
+            "image": f"{base}/defects/{int(r['id'])}/image" if pd.notna(r.get("evidence_observation_id")) else None,
+        })
+    return items
+
+
+def _csv(items: list[dict[str, Any]]) -> str:
+    table = pd.DataFrame(items, columns=COLUMNS)
+    table["priority_breakdown"] = table["priority_breakdown"].map(lambda v: None if v is None else json.dumps(v))
+    return table.to_csv(index=False)
+
+
+def _gpx(items: list[dict[str, Any]], title: str) -> str:
+    gpx = gpxpy.gpx.GPX()
+    gpx.name, gpx.creator = title, "roadscan"
+    route = gpxpy.gpx.GPXRoute(name=title)
+    for it in items:
+        name = f"{it['order']}. {it['class']} #{it['id']}"
+        where = ", ".join(p for p in (it["road"], f"{it['chainage_m']:.0f} m" if it["chainage_m"] is not None else None,
+                                      f"{it['side']} side" if it["side"] else None) if p)
+        desc = (f"{where}; severity {it['severity']}, priority {it['priority']:.0f}, {it['status']}"
+                + (f"; photo {it['image']}" if it["image"] else ""))
+        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(it["lat"], it["lon"], name=name, description=desc,
+                                                   type=it["code"]))
+        route.points.append(gpxpy.gpx.GPXRoutePoint(it["lat"], it["lon"], name=name, description=desc))
+    gpx.routes.append(route)
+    return gpx.to_xml()
+
+
+@router.get("/worklists", summary="A crew's work list: defects of an area by priority or in driving order",
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/gpx+xml": {}},
+                             "description": "the work list"}})
+def worklist(request: Request,
+             bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
+             district: Annotated[str | None, Query(description="a named district (see the districts setting)")] = None,
+             min_priority: Annotated[float | None, Query(ge=0, description="at least this priority")] = None,
+             class_: Annotated[str | None, Query(alias="class", description="class codes or names, comma-separated")] = None,
+             status: Annotated[str | None, Query(description="statuses, comma-separated "
+                                                             "(default: open, scheduled, not re-observed)")] = None,
+             limit: Annotated[int, Query(ge=1, le=MAX_ITEMS, description="the most urgent N")] = 50,
+             order: Annotated[Literal["priority", "route"], Query(description="priority, or driving order "
+                                                                               "over the roads from start")] = "priority",
+             start: Annotated[str | None, Query(description="lon,lat where the crew starts (order=route; "
+                                                            "default: the most urgent defect)")] = None,
+             f: Annotated[Literal["json", "csv", "gpx"], Query(description="json, csv or gpx")] = "json",
+             _principal: Principal = Reader) -> Response:
+    if bbox and district:
+        raise bad_request("give bbox or district, not both")
+    origin = _start(start) if start else None
+    table = select_work(request, bbox=bbox, district=district, min_priority=min_priority, classes=class_,
+                        status=status, limit=limit)
+    total = None
+    if order == "route" and len(table):
+        segments = _segments(request)
+        if segments.empty:
+            raise bad_request("the store holds no road network to route over; process a survey with --roads, "
+                              "or use order=priority")
+        route = plan_route(segments, table[["lon", "lat", "segment_id", "chainage_m"]], start=origin)
+        table = table.iloc[route.order].reset_index(drop=True)
+        table["leg_m"], table["by_road"] = route.leg_m.round(1), route.by_road
+        table["route_m"] = route.leg_m.cumsum().round(1)
+        total = round(route.total_m, 1)
+    items = _items(request, table)
+    title = f"roadscan work list ({len(items)} defects, {'driving order' if order == 'route' else 'by priority'})"
+    if f == "csv":
+        return Response(_csv(items), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="worklist.csv"'})
+    if f == "gpx":
+        return Response(_gpx(items, title), media_type="application/gpx+xml",
+                        headers={"Content-Disposition": 'attachment; filename="worklist.gpx"'})
+    return JSONResponse({"title": title, "order": order, "start": list(origin) if origin else None,
+                         "count": len(items), "total_route_m": total, "items": items})

@@ -1,0 +1,152 @@
+"""Work lists over HTTP: filters, priority order, driving order over the stored road network, and the
+CSV and GPX a crew takes on the road."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import geopandas as gpd
+import gpxpy
+import httpx
+import pandas as pd
+import pytest
+import shapely
+
+from roadscan.api.app import create_app
+from roadscan.api.exports import defects_layer
+from roadscan.api.store.database import open_store
+from roadscan.api.worklists import COLUMNS
+
+from _api_copy import copy_live_store
+from _live_api import serve_in_thread
+
+SOUTH_END = "24.9495566,60.1668215"  # the southern end of the sample drive's street
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return copy_live_store(tmp_path_factory.mktemp("worklists"))
+
+
+@pytest.fixture(scope="module")
+def stored(db):
+    with open_store(db) as store:
+        return defects_layer(store).set_index("id")
+
+
+@pytest.fixture(scope="module")
+def districts(db, stored):
+    """Two districts split at the middle of the street."""
+    mid = float(stored["lat"].median())
+    north = shapely.box(24.9, mid, 25.0, 60.2)
+    south = shapely.box(24.9, 60.1, 25.0, mid)
+    path = db.parent / "districts.geojson"
+    gpd.GeoDataFrame({"name": ["Nord", "Syd"]}, geometry=[north, south], crs=4326).to_crs(25832).to_file(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(db, districts):
+    with serve_in_thread(create_app(db, districts=districts)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+def work(client, **params):
+    r = client.get("/worklists", params=params)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_priority_order_lists_the_most_urgent_first_with_everything_a_crew_needs(client, stored):
+    body = work(client).json()
+    items = body["items"]
+    assert body["count"] == len(items) == len(stored) and body["order"] == "priority"
+    assert [it["priority"] for it in items] == sorted((it["priority"] for it in items), reverse=True)
+    assert [it["order"] for it in items] == list(range(1, len(items) + 1))
+    for it in items:
+        row = stored.loc[it["id"]]
+        assert it["class"] == row["name"] and it["code"] == row["code"] and it["road"] == row["road_name"]
+        assert it["chainage_m"] == pytest.approx(row["chainage_m"]) and it["side"] == row["side"]
+        assert it["severity"] == row["severity"] and it["status"] == row["status"]
+        assert (it["lat"], it["lon"]) == pytest.approx((row["lat"], row["lon"]))
+        assert sum(it["priority_breakdown"].values()) == pytest.approx(it["priority"], abs=0.6)
+        assert it["image"].endswith(f"/defects/{it['id']}/image")
+    image = httpx.get(items[0]["image"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+
+
+def test_filters(client, stored):
+    top = work(client, limit=3).json()["items"]
+    assert [it["id"] for it in top] == list(stored.sort_values("priority", ascending=False, kind="stable").index[:3])
+    cut = float(stored["priority"].median())
+    assert {it["id"] for it in work(client, min_priority=cut).json()["items"]} == set(stored.index[stored.priority >= cut])
+    potholes = work(client, **{"class": "pothole,D20"}).json()["items"]
+    assert {it["code"] for it in potholes} == {"D40", "D20"}
+    assert len(potholes) == stored["code"].isin(["D40", "D20"]).sum()
+    mid = float(stored["lat"].median())
+    north = work(client, bbox=f"24.9,{mid},25.0,60.2").json()["items"]
+    assert {it["id"] for it in north} == set(stored.index[stored.lat >= mid])
+    assert {it["id"] for it in work(client, district="Nord").json()["items"]} == {it["id"] for it in north}
+    assert work(client, status="fixed").json()["count"] == 0
+
+
+@pytest.mark.parametrize("params, says", [({"district": "Atlantis"}, "Nord, Syd"), ({"class": "D99"}, "unknown defect class"),
+                                          ({"order": "alphabet"}, "order"), ({"start": "north"}, "lon,lat"),
+                                          ({"bbox": "1,2,3"}, "bbox"), ({"limit": 0}, "limit"),
+                                          ({"f": "kml"}, "f"), ({"status": "done"}, "status")])
+def test_bad_parameters_are_400_and_say_why(client, params, says):
+    r = client.get("/worklists", params=params)
+    assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue"
+    assert says in r.json()["description"]
+
+
+def test_route_order_drives_the_street_from_the_start(client, stored):
+    body = work(client, order="route", start=SOUTH_END).json()
+    items = body["items"]
+    assert body["order"] == "route" and body["start"] == [24.9495566, 60.1668215]
+    lats = [it["lat"] for it in items]
+    assert lats == sorted(lats)  # one street driven from its southern end: northwards, no back and forth
+    assert all(it["by_road"] for it in items)
+    legs = [it["leg_m"] for it in items]
+    assert [it["route_m"] for it in items] == pytest.approx(pd.Series(legs).cumsum().tolist(), abs=0.2)
+    assert body["total_route_m"] == pytest.approx(sum(legs), abs=0.5)
+    assert 150 < body["total_route_m"] < 300  # along the 250 m drive
+    north = work(client, order="route", start="24.9493198,60.1690656").json()["items"]
+    assert [it["id"] for it in north] == [it["id"] for it in reversed(items)]
+
+
+def test_route_order_without_start_begins_at_the_most_urgent(client, stored):
+    items = work(client, order="route", limit=4).json()["items"]
+    top4 = set(stored.sort_values("priority", ascending=False, kind="stable").index[:4])
+    assert {it["id"] for it in items} == top4
+    assert items[0]["id"] == stored["priority"].idxmax() and items[0]["route_m"] == 0
+
+
+def test_csv_has_the_same_columns(client):
+    listed = work(client, order="route", start=SOUTH_END).json()["items"]
+    r = work(client, order="route", start=SOUTH_END, f="csv")
+    assert r.headers["content-type"].startswith("text/csv") and "worklist.csv" in r.headers["content-disposition"]
+    table = pd.read_csv(io.StringIO(r.text))
+    assert list(table.columns) == COLUMNS
+    assert list(table["id"]) == [it["id"] for it in listed]
+    assert json.loads(table["priority_breakdown"][0]) == listed[0]["priority_breakdown"]
+
+
+def test_gpx_waypoints_in_route_order_parse_with_gpxpy(client):
+    listed = work(client, order="route", start=SOUTH_END).json()["items"]
+    r = work(client, order="route", start=SOUTH_END, f="gpx")
+    assert r.headers["content-type"].startswith("application/gpx+xml")
+    gpx = gpxpy.parse(r.text)
+    assert [w.name for w in gpx.waypoints] == [f"{it['order']}. {it['class']} #{it['id']}" for it in listed]
+    assert [c for w in gpx.waypoints for c in (w.latitude, w.longitude)] == pytest.approx(
+        [c for it in listed for c in (it["lat"], it["lon"])], abs=1e-7)
+    first = gpx.waypoints[0]
+    assert listed[0]["road"] in first.description and "priority" in first.description
+    assert len(gpx.routes) == 1 and len(gpx.routes[0].points) == len(listed)
+
+
+def test_empty_list_in_every_format(client):
+    assert work(client, status="dismissed", order="route").json()["items"] == []
+    assert list(pd.read_csv(io.StringIO(work(client, status="dismissed", f="csv").text)).columns) == COLUMNS
+    assert gpxpy.parse(work(client, status="dismissed", f="gpx").text).waypoints == []
