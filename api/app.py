@@ -55,7 +55,7 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
 
     app = FastAPI(title="roadscan", version=_version(), lifespan=lifespan,
                   description="Road defects, road segment condition and surveys as OGC API Features "
-                              "(Part 1 Core, GeoJSON, HTML; Part 2 CRS).")
+                              "(Part 1 Core, GeoJSON, HTML; Part 2 CRS; Part 3 CQL2 filtering).")
     app.state.store = store
     app.state.settings = settings
     errors.install(app)

@@ -28,7 +28,7 @@ def main() -> None:
     try:
         app()
     except RoadscanError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

@@ -1,22 +1,19 @@
-"""Selecting features (bbox, datetime, paging) and writing them as GeoJSON in the requested CRS."""
+"""Writing a page of features as GeoJSON in the requested CRS."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
+from roadscan.api.crs import ServedCRS, to_crs
 from shapely.geometry import mapping
 
-from roadscan.api.crs import CRS84, ServedCRS, to_crs
-from roadscan.api.ogc.collections import Collection
-from roadscan.api.ogc.params import Interval
-
-TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+if TYPE_CHECKING:
+    from roadscan.api.ogc.collections import Collection
 
 
 def rfc3339(value: datetime) -> str:
@@ -39,22 +36,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def select_features(layer: gpd.GeoDataFrame, collection: Collection, bbox: shapely.Geometry | None,
-           interval: Interval | None) -> gpd.GeoDataFrame:
-    """Features whose geometry intersects the bbox and whose time span overlaps the interval."""
-    if bbox is not None and len(layer):
-        layer = layer[layer.intersects(bbox)]
-    if interval is not None and collection.time is not None and len(layer):
-        start, end = (layer[c] for c in collection.time)
-        keep = pd.Series(True, index=layer.index)
-        if interval.end is not None:
-            keep &= start <= pd.Timestamp(interval.end)
-        if interval.start is not None:
-            keep &= end >= pd.Timestamp(interval.start)
-        layer = layer[keep.fillna(False).astype(bool)]
-    return layer
-
-
 def features(layer: gpd.GeoDataFrame, collection: Collection, crs: ServedCRS) -> list[dict[str, Any]]:
     geometries = to_crs(np.asarray(layer.geometry.array, dtype=object), crs) if len(layer) else []
     ids = [json_value(v) for v in layer[collection.id_column]]
@@ -67,16 +48,4 @@ def features(layer: gpd.GeoDataFrame, collection: Collection, crs: ServedCRS) ->
             "geometry": None if geom is None or geom.is_empty else mapping(geom),
             "properties": {k: json_value(v) for k, v in record.items()},
         })
-    return out
-
-
-def extent(layer: gpd.GeoDataFrame, collection: Collection) -> dict[str, Any]:
-    """The collection's spatial (CRS84) and temporal extent, from the stored features."""
-    geoms = layer.geometry[~(layer.geometry.isna() | layer.geometry.is_empty)] if len(layer) else layer.geometry
-    bbox = [float(v) for v in geoms.total_bounds] if len(geoms) else [-180.0, -90.0, 180.0, 90.0]
-    out: dict[str, Any] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
-    if collection.time is not None:
-        start, end = (layer[c].dropna() for c in collection.time)
-        interval = [rfc3339(start.min()) if len(start) else None, rfc3339(end.max()) if len(end) else None]
-        out["temporal"] = {"interval": [interval], "trs": TRS}
     return out

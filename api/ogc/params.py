@@ -12,9 +12,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import shapely
 from fastapi import Request
-
-from roadscan.api.crs import ServedCRS, axis_is_lat_first, bbox_to_crs84
+from roadscan.api.crs import ServedCRS, axis_is_lat_first, bbox_to_crs84, parse_crs
 from roadscan.api.ogc.errors import OGCError, bad_request
+
 from roadscan.errors import ConfigError
 
 JSON, HTML = "json", "html"
@@ -35,20 +35,28 @@ def parse_bbox(text: str, crs: ServedCRS) -> shapely.Geometry:
                           "minx,miny,maxx,maxy in the axis order of bbox-crs (default CRS84: lon,lat)")
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
+    return bbox_geometry(values, crs, f"bbox '{text}'")
+
+
+def bbox_geometry(values: list[float], crs: ServedCRS | None, what: str) -> shapely.Geometry:
+    """Four numbers in `crs` (its axis order; None: CRS84) as a CRS84 box, or two across the antimeridian."""
+    crs = crs or parse_crs(None)
+    if not all(math.isfinite(v) for v in values):
+        raise bad_request(f"{what} must hold finite numbers")
     a1, b1, a2, b2 = values
     if axis_is_lat_first(crs):  # EPSG:4326: min lat, min lon, max lat, max lon
         a1, b1, a2, b2 = b1, a1, b2, a2
     geographic = crs.is_crs84 or axis_is_lat_first(crs)
     if geographic:
         if not (-180 <= a1 <= 180 and -180 <= a2 <= 180 and -90 <= b1 <= 90 and -90 <= b2 <= 90):
-            raise bad_request(f"bbox '{text}' is outside longitude -180..180, latitude -90..90")
+            raise bad_request(f"{what} is outside longitude -180..180, latitude -90..90")
         if b1 > b2:
-            raise bad_request(f"bbox '{text}': the minimum latitude is north of the maximum")
+            raise bad_request(f"{what}: the minimum latitude is north of the maximum")
         if a1 > a2:  # crosses the antimeridian (OGC 17-069r4, 7.15.3)
             return shapely.MultiPolygon([shapely.box(a1, b1, 180, b2), shapely.box(-180, b1, a2, b2)])
         return shapely.box(a1, b1, a2, b2)
     if a1 > a2 or b1 > b2:
-        raise bad_request(f"bbox '{text}': each minimum must not exceed its maximum in {crs.uri}")
+        raise bad_request(f"{what}: each minimum must not exceed its maximum in {crs.uri}")
     try:
         return shapely.box(*bbox_to_crs84((a1, b1, a2, b2), crs))
     except ConfigError as exc:

@@ -14,15 +14,22 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-
 from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
 from roadscan.api.exports import CLASS_CODES
+from roadscan.api.ogc import cql2
 from roadscan.api.ogc import html as pages
-from roadscan.api.ogc.collections import COLLECTIONS, Collection
+from roadscan.api.ogc.collections import COLLECTIONS, Collection, ItemsQuery
 from roadscan.api.ogc.errors import ExceptionBody, bad_request, not_found
-from roadscan.api.ogc.features import extent, features, rfc3339, select_features
-from roadscan.api.ogc.params import HTML, output_format, parse_bbox, parse_datetime, refuse_unknown
+from roadscan.api.ogc.features import features, rfc3339
+from roadscan.api.ogc.params import (
+    HTML,
+    output_format,
+    parse_bbox,
+    parse_datetime,
+    refuse_unknown,
+)
 from roadscan.api.store.schema import DEFECT_STATUSES
+
 from roadscan.errors import ConfigError
 
 CONFORMANCE = [
@@ -31,7 +38,20 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    # Part 3, Filtering (OGC 19-079r2), and CQL2 (OGC 21-065r2): QGIS (3.32+) sends a layer's filter to
+    # the server only when these are declared.
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
 ]
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+SCHEMA_JSON = "application/schema+json"
 GEOJSON = "application/geo+json"
 MAX_LIMIT = 10_000
 # Patterns for the API definition (the parsers in `params` are the authority and explain refusals).
@@ -39,7 +59,7 @@ _NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 BBOX_PATTERN = f"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 _INSTANT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[-+][0-9]{2}:[0-9]{2}))?"
 DATETIME_PATTERN = f"^({_INSTANT}|({_INSTANT}|\\.\\.)/({_INSTANT}|\\.\\.))$"
-ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f"}
+ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f", "filter", "filter-lang", "filter-crs"}
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ExceptionBody, "description": "bad query parameter"},
                                            404: {"model": ExceptionBody, "description": "no such resource"}}
 
@@ -124,13 +144,14 @@ def _describe(request: Request, collection: Collection) -> dict[str, Any]:
     return {
         "id": collection.id, "title": collection.title, "description": collection.description,
         "itemType": "feature",
-        "extent": extent(collection.read(store, {}), collection),
+        "extent": collection.extent(store),
         "crs": list(SUPPORTED), "storageCrs": CRS84,
         "links": [
             _link(url, "self", "application/json", collection.title),
             _link(f"{url}?f=html", "alternate", "text/html", collection.title),
             _link(f"{url}/items", "items", GEOJSON, f"{collection.title} as GeoJSON"),
             _link(f"{url}/items?f=html", "items", "text/html", f"{collection.title} as HTML"),
+            _link(f"{url}/queryables", QUERYABLES_REL, SCHEMA_JSON, "the properties a filter may test"),
         ],
     }
 
@@ -153,9 +174,32 @@ def collection(request: Request, collectionId: str, f: FormatParam = None) -> Re
     body["links"] = _self_links(request, f"/collections/{collectionId}") + body["links"][2:]
     items = f"{_base(request)}/collections/{collectionId}/items?f=html"
     filters = "".join(f"<li><code>{k}</code>: {v}</li>" for k, v in _collection(collectionId).filters.items())
+    queryables_url = f"{_base(request)}/collections/{collectionId}/queryables?f=html"
     return _respond(request, body, body["title"],
-                    f'<p><a href="{items}">Browse the features</a></p>'
+                    f'<p><a href="{items}">Browse the features</a>; filter them with <code>filter</code> '
+                    f'(CQL2 text) on the <a href="{queryables_url}">queryables</a></p>'
                     + (f"<p>Filters (query parameters):</p><ul>{filters}</ul>" if filters else ""))
+
+
+@router.get("/collections/{collectionId}/queryables", summary="The properties a filter may test",
+            tags=["Data"], responses={200: {"content": {SCHEMA_JSON: {}, "text/html": {}},
+                                            "description": "a JSON Schema of the queryables"}})
+def queryables(request: Request, collectionId: str, f: FormatParam = None) -> Response:
+    refuse_unknown(request, {"f"})
+    coll = _collection(collectionId)
+    path = f"/collections/{collectionId}/queryables"
+    body = coll.queryables_schema(f"{_base(request)}{path}")
+    if output_format(request) != HTML:
+        return JSONResponse(body, media_type=SCHEMA_JSON)
+    rows = [{"property": name, "type": p.get("format") if p.get("format", "").startswith("geometry") else
+             p.get("type", "") + (f" ({p['format']})" if "format" in p else ""),
+             "description": p.get("description", ""), "values": ", ".join(p.get("enum", []))}
+            for name, p in body["properties"].items()]
+    return HTMLResponse(pages.page(f"{coll.title}: queryables", _self_links(request, path, SCHEMA_JSON),
+                                   "<p>Properties that the <code>filter</code> parameter (CQL2 text, e.g. "
+                                   "<code>severity &gt;= 4 AND status = 'open'</code>) or a query parameter "
+                                   "of the same name may test.</p>"
+                                   + pages.table(rows, ["property", "type", "description", "values"])))
 
 
 def _list_pattern(values) -> str:
@@ -192,16 +236,32 @@ def items(request: Request, collectionId: str,
                                               json_schema_extra={"pattern": _list_pattern(DEFECT_STATUSES)})] = None,
           min_severity: Annotated[int | None, Query(ge=1, le=5, description="defects: at least this severity")] = None,
           road: Annotated[str | None, Query(description="defects: road name contains this")] = None,
+          filter_: Annotated[str | None, Query(alias="filter", description="a CQL2 filter on the queryables "
+                                               "(see /collections/{collectionId}/queryables), e.g. "
+                                               "severity >= 4 AND status = 'open'")] = None,
+          filter_lang: Annotated[Literal["cql2-text", "cql2-json"] | None,
+                                 Query(alias="filter-lang", description="language of filter (default cql2-text)")] = None,
+          filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS URI of geometry literals "
+                                                  "in filter (default CRS84)",
+                                                  json_schema_extra={"enum": list(SUPPORTED)})] = None,
           f: FormatParam = None) -> Response:
     coll = _collection(collectionId)
-    refuse_unknown(request, ITEMS_PARAMS | set(coll.filters))
+    refuse_unknown(request, ITEMS_PARAMS | coll.parameters)
     out_crs, box_crs = _crs(crs, "crs"), _crs(bbox_crs, "bbox-crs")
-    box = parse_bbox(bbox, box_crs) if bbox is not None else None
-    interval = parse_datetime(datetime_) if datetime_ is not None else None
-    filters = {k: request.query_params[k] for k in coll.filters if k in request.query_params}
+    query = ItemsQuery(limit=limit, offset=offset,
+                       params={k: v for k, v in request.query_params.items() if k in coll.parameters})
+    query.bbox = parse_bbox(bbox, box_crs) if bbox is not None else None
+    query.interval = parse_datetime(datetime_) if datetime_ is not None else None
+    if filter_ is not None:
+        query.filter_crs = _crs(filter_crs, "filter-crs")
+        try:
+            query.filter = cql2.parse(filter_, filter_lang)
+        except cql2.FilterError as exc:
+            raise bad_request(str(exc)) from None
+    elif filter_crs is not None or filter_lang is not None:
+        raise bad_request("filter-lang and filter-crs describe a filter; give the filter too")
 
-    matched = select_features(coll.read(request.app.state.store, filters), coll, box, interval)
-    page = matched.iloc[offset:offset + limit]
+    n_matched, page = coll.items(request.app.state.store, query)
     feats = features(page, coll, out_crs)
     path = f"/collections/{collectionId}/items"
     fmt = output_format(request)
@@ -209,7 +269,7 @@ def items(request: Request, collectionId: str,
     for link in links:  # keep the query (bbox, filters, paging) in self and alternate
         link["href"] = _page_url(request, path, f="html" if link["type"] == "text/html" else "json")
     page_type, page_f = ("text/html", "html") if fmt == HTML else (GEOJSON, "json")
-    if offset + len(page) < len(matched):
+    if offset + len(page) < n_matched:
         links.append(_link(_page_url(request, path, offset=offset + limit, limit=limit, f=page_f), "next",
                            page_type, "next page"))
     if offset > 0:
@@ -218,13 +278,13 @@ def items(request: Request, collectionId: str,
     links.append(_link(f"{_base(request)}/collections/{collectionId}", "collection", "application/json", coll.title))
     body = {"type": "FeatureCollection", "features": feats, "links": links,
             "timeStamp": rfc3339(datetime.now(timezone.utc)),
-            "numberMatched": len(matched), "numberReturned": len(feats)}
+            "numberMatched": n_matched, "numberReturned": len(feats)}
     headers = {"Content-Crs": f"<{out_crs.uri}>"}
     if fmt != HTML:
         return JSONResponse(body, media_type=GEOJSON, headers=headers)
-    return HTMLResponse(pages.page(f"{coll.title}: {len(matched)} features", links,
+    return HTMLResponse(pages.page(f"{coll.title}: {n_matched} features", links,
                                   f"<p>Showing {offset + 1 if feats else 0} to {offset + len(feats)} of "
-                                  f"{len(matched)}; coordinates in {escape(out_crs.uri)}.</p>"
+                                  f"{n_matched}; coordinates in {escape(out_crs.uri)}.</p>"
                                   + _features_table(request, collectionId, feats)), headers=headers)
 
 
@@ -259,14 +319,15 @@ def item(request: Request, collectionId: str, featureId: str,
     coll = _collection(collectionId)
     refuse_unknown(request, {"crs", "f"})
     out_crs = _crs(crs, "crs")
-    layer = coll.read(request.app.state.store, {})
     key: Any = featureId
     if coll.id_is_int:
         try:
             key = int(featureId)
+            if not -2**63 <= key < 2**63:
+                raise ValueError
         except ValueError:
             raise not_found(f"no feature '{featureId}' in {collectionId}: its ids are whole numbers") from None
-    match = layer[layer[coll.id_column] == key]
+    match = coll.one(request.app.state.store, key)
     if match.empty:
         raise not_found(f"no feature '{featureId}' in {collectionId}")
     feat = features(match, coll, out_crs)[0]

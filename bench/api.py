@@ -1,0 +1,305 @@
+"""API speed: the real server (`roadscan serve`, uvicorn) against the same SQL run directly, in one run.
+
+Builds (once, cached) a store of synthetic defects spread over a municipality (Odense: 10.2-10.6 E,
+55.3-55.5 N) along a few thousand named streets, with realistic classes, severities, priorities,
+statuses and sighting times; bulk-inserted with sqlite3 executemany. Then for each scenario it times
+HTTP requests (httpx, sequentially and from several concurrent clients) and the same query run
+directly with SQLAlchemy -- the very clauses the server builds (`Collection.where`), COUNT plus the
+page -- and prints requests/s, p50/p99 latency and the ratio HTTP / direct. The difference is what the
+API adds: parsing, GeoJSON, reprojection, HTTP. The machine may be busy with other work (e.g. a
+training job): compare the ratio, which both sides share, not raw times.
+
+    .venv/bin/python bench/api.py                       # 1,000,000 defects
+    .venv/bin/python bench/api.py --defects 100000 --requests 100
+
+Scenarios are a list (`SCENARIOS`); a new endpoint (e.g. a work-list route) is one more `Scenario`
+appended there, with a `direct` function for its baseline or None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from roadscan.api.crs import parse_crs
+from roadscan.api.ogc import cql2
+from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
+from roadscan.api.ogc.params import parse_bbox
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store, open_store
+from sqlalchemy import func, select
+
+WEST, EAST, SOUTH, NORTH = 10.2, 10.6, 55.3, 55.5
+CLASSES = [("D00", "longitudinal crack", "crack", 0.35), ("D10", "transverse crack", "crack", 0.25),
+           ("D20", "alligator crack", "crack", 0.2), ("D40", "pothole", "pothole", 0.15),
+           ("Repair", "repair", "repair", 0.05)]
+STATUSES = [("open", 0.6), ("scheduled", 0.15), ("fixed", 0.15), ("dismissed", 0.05), ("not re-observed", 0.05)]
+ROAD_CLASSES = [("residential", 0.5), ("service", 0.1), ("tertiary", 0.2), ("secondary", 0.12), ("primary", 0.08)]
+STREET_WORDS = ["Vej", "Gade", "Allé", "Stræde", "Boulevard", "Have", "Park", "Toften", "Engen", "Bakken"]
+
+
+# -- the store ---------------------------------------------------------------------------------------------
+
+
+def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
+    """n synthetic defects along 4,000 streets (each a short straight line), written with executemany."""
+    path.unlink(missing_ok=True)
+    open_store(path).close()  # the schema, as roadscan creates it
+    rng = np.random.default_rng(seed)
+    n_streets = 4000
+    s_lon = rng.uniform(WEST, EAST, n_streets)
+    s_lat = rng.uniform(SOUTH, NORTH, n_streets)
+    s_angle = rng.uniform(0, np.pi, n_streets)
+    s_len = rng.uniform(0.002, 0.02, n_streets)  # degrees: about 150 m to 1.3 km
+    s_name = [f"{rng.choice(['Nørre', 'Sønder', 'Øster', 'Vester', 'Ny', 'Gl.', 'Lange', 'Kirke', 'Skov', 'Mølle'])}"
+              f"{rng.choice(STREET_WORDS).lower()} {i}" for i in range(n_streets)]
+    s_class = rng.choice([c for c, _ in ROAD_CLASSES], n_streets, p=[p for _, p in ROAD_CLASSES])
+    columns = [c.name for c in schema.defects.c if c.name != "id"]
+    sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    t0 = time.perf_counter()
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        street = rng.integers(0, n_streets, m)
+        along = rng.uniform(0, 1, m) * s_len[street]
+        lon = np.clip(s_lon[street] + along * np.cos(s_angle[street]) + rng.normal(0, 3e-5, m), WEST, EAST)
+        lat = np.clip(s_lat[street] + along * np.sin(s_angle[street]) * 0.57 + rng.normal(0, 2e-5, m), SOUTH, NORTH)
+        cls = rng.choice(len(CLASSES), m, p=[c[3] for c in CLASSES])
+        severity = np.clip(rng.poisson(1.6, m) + 1, 1, 5)
+        n_obs = rng.integers(1, 12, m)
+        n_surveys = np.minimum(n_obs, rng.integers(1, 5, m))
+        conf = rng.uniform(0.3, 0.95, m)
+        priority = np.round(severity * 10 + rng.uniform(0, 20, m), 2)
+        status = rng.choice([s for s, _ in STATUSES], m, p=[p for _, p in STATUSES])
+        first = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 2 * 365 * 86400, m).astype("timedelta64[s]")
+        last = first + rng.integers(0, 200 * 86400, m).astype("timedelta64[s]")
+        first_s = [t + "+00:00" for t in np.datetime_as_string(first.astype("datetime64[us]"), unit="us")]
+        last_s = [t + "+00:00" for t in np.datetime_as_string(last.astype("datetime64[us]"), unit="us")]
+        width = np.round(rng.uniform(0.05, 1.5, m), 2)
+        length = np.round(rng.uniform(0.1, 3.0, m), 2)
+        rows = []
+        for k in range(m):
+            code, name, family, _ = CLASSES[cls[k]]
+            sv, pr = int(severity[k]), float(priority[k])
+            rows.append((code, name, family, float(lat[k]), float(lon[k]), f"seg{street[k]}", s_name[street[k]],
+                         str(s_class[street[k]]), float(along[k] * 70000), "right" if k % 2 else "left", 1.2, 1,
+                         float(width[k]), float(length[k]), round(float(width[k] * length[k]), 3), int(n_obs[k]),
+                         int(n_surveys[k]), float(conf[k]), float(conf[k]) * 0.9, sv, f"severity {sv}", 0.9, pr,
+                         json.dumps({"severity": sv * 10, "road class": round(pr - sv * 10, 2)}), "severity, road class",
+                         str(status[k]), first_s[k], last_s[k], None, None, None, last_s[k]))
+        con.executemany(sql, rows)
+        con.commit()
+        print(f"\r  building store: {start + m:,} / {n:,} defects", end="", flush=True)
+    con.execute("ANALYZE")  # query-planner statistics, as a maintained server database has
+    con.commit()
+    con.close()
+    print(f"\n  built {n:,} defects in {time.perf_counter() - t0:.1f} s: {path}")
+
+
+# -- scenarios -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """One kind of request: a path, and a function of a random generator giving its query parameters.
+
+    `direct(store, params)` runs the same database work without HTTP, as the baseline (None: no baseline).
+    """
+
+    name: str
+    path: str
+    params: Callable[[np.random.Generator], dict[str, Any]]
+    direct: Callable[[Store, dict[str, Any]], int] | None = None
+    max_requests: int | None = None  # cap for slow scenarios (full scans)
+
+
+def _box(rng: np.random.Generator, w: float, h: float) -> tuple[float, float, float, float]:
+    x = rng.uniform(WEST + 0.02, EAST - 0.02 - w)
+    y = rng.uniform(SOUTH + 0.02, NORTH - 0.02 - h)
+    return round(x, 5), round(y, 5), round(x + w, 5), round(y + h, 5)
+
+
+def direct_items(collection: str) -> Callable[[Store, dict[str, Any]], int]:
+    """The items query as the server builds it (same clauses, COUNT plus the page), without HTTP or GeoJSON."""
+    coll = COLLECTIONS[collection]
+
+    def run(store: Store, params: dict[str, Any]) -> int:
+        query = ItemsQuery(limit=int(params.get("limit", 100)), offset=int(params.get("offset", 0)))
+        if "bbox" in params:
+            query.bbox = parse_bbox(params["bbox"], parse_crs(None))
+        if "filter" in params:
+            query.filter = cql2.parse(params["filter"])
+        clauses = coll.where(store, query)
+        with store.engine.connect() as conn:
+            matched = conn.execute(select(func.count()).select_from(coll.table).where(*clauses)).scalar_one()
+            conn.execute(select(*coll.columns()).where(*clauses).order_by(*coll.order())
+                         .limit(query.limit).offset(query.offset)).all()
+        return matched
+
+    return run
+
+
+def _bbox_params(rng):
+    return {"bbox": ",".join(map(str, _box(rng, 0.006, 0.004))), "limit": 1000}
+
+
+def _cql2_params(rng):
+    x1, y1, x2, y2 = _box(rng, 0.03, 0.02)
+    return {"filter": f"S_INTERSECTS(geometry, BBOX({x1},{y1},{x2},{y2})) AND severity >= 4 AND status = 'open'",
+            "limit": 1000}
+
+
+def _cql2_attr_params(rng):
+    road_class = rng.choice(["primary", "secondary"])
+    return {"filter": f"road_class = '{road_class}' AND severity = 5 AND status IN ('open', 'scheduled') "
+                      f"AND first_seen >= TIMESTAMP('2025-06-01T00:00:00Z')", "limit": 100}
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("bbox (~300 defects)", "/collections/defects/items", _bbox_params, direct_items("defects")),
+    Scenario("CQL2 bbox + severity + status", "/collections/defects/items", _cql2_params, direct_items("defects")),
+    Scenario("CQL2 attributes only (full scan)", "/collections/defects/items", _cql2_attr_params,
+             direct_items("defects"), max_requests=20),
+    # Work lists (the other half of issue 5) add e.g.
+    #   Scenario("work list, 100 stops", "/worklists/...", lambda rng: {...}, direct_worklist)
+]
+
+
+# -- timing --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    log = open(Path(tempfile.gettempdir()) / "roadscan-bench-api-server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"roadscan serve exited ({proc.returncode}); see {log.name}")
+        try:
+            if httpx.get(f"{url}/conformance", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise SystemExit("roadscan serve did not answer within 120 s")
+        time.sleep(0.2)
+
+
+def _stats(latencies: list[float], wall: float) -> dict[str, float]:
+    lat = sorted(latencies)
+    return {"rps": len(lat) / wall, "p50": statistics.median(lat) * 1000,
+            "p99": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] * 1000}
+
+
+def time_http(url: str, sc: Scenario, params: list[dict[str, Any]], clients: int) -> tuple[dict[str, float], int]:
+    """Requests spread over `clients` threads, each with its own keep-alive connection."""
+    latencies: list[float] = []
+    returned = []
+    lock = threading.Lock()
+
+    def worker(mine: list[dict[str, Any]]) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for p in mine:
+                t = time.perf_counter()
+                r = client.get(sc.path, params=p)
+                dt = time.perf_counter() - t
+                if r.status_code != 200:
+                    raise SystemExit(f"{sc.name}: HTTP {r.status_code}: {r.text[:300]}")
+                with lock:
+                    latencies.append(dt)
+                    returned.append(r.json().get("numberReturned", 0))
+
+    parts = [params[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(part,)) for part in parts]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return _stats(latencies, time.perf_counter() - t0), int(np.mean(returned))
+
+
+def time_direct(store: Store, sc: Scenario, params: list[dict[str, Any]]) -> dict[str, float]:
+    latencies = []
+    t0 = time.perf_counter()
+    for p in params:
+        t = time.perf_counter()
+        sc.direct(store, p)
+        latencies.append(time.perf_counter() - t)
+    return _stats(latencies, time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--defects", type=int, default=1_000_000)
+    ap.add_argument("--store", type=Path, default=None, help="store file (default: cached under the temp folder)")
+    ap.add_argument("--rebuild", action="store_true", help="build the store even if it is cached")
+    ap.add_argument("--requests", type=int, default=200, help="requests per scenario and mode")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent mode")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    db = args.store or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{args.defects}.db"
+    if args.rebuild or not db.is_file():
+        build_store(db, args.defects)
+    else:
+        print(f"  cached store: {db}")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)")
+
+    proc, url = start_server(db)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
+    try:
+        with open_store(db) as store:
+            print(f"\n{'scenario':40} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'feats':>6} {'x direct':>9}")
+            for sc in SCENARIOS:
+                rng = np.random.default_rng(args.seed)
+                params = [sc.params(rng) for _ in range(min(args.requests, sc.max_requests or args.requests))]
+                httpx.get(f"{url}{sc.path}", params=params[0], timeout=120)  # warm up caches and connections
+                base = None
+                if sc.direct is not None:
+                    sc.direct(store, params[0])
+                    base = time_direct(store, sc, params)
+                    print(f"{sc.name:40} {'direct SQL':14} {base['rps']:8.1f} {base['p50']:8.1f} {base['p99']:8.1f}")
+                for clients in (1, args.clients):
+                    stats, returned = time_http(url, sc, params, clients)
+                    ratio = f"{stats['p50'] / base['p50']:8.1f}x" if base else ""
+                    mode = "HTTP seq" if clients == 1 else f"HTTP {clients} clients"
+                    print(f"{sc.name:40} {mode:14} {stats['rps']:8.1f} {stats['p50']:8.1f} {stats['p99']:8.1f} "
+                          f"{returned:6d} {ratio:>9}")
+        print("\nx direct: HTTP p50 / direct-SQL p50 (same clauses, COUNT + page); "
+              "the rest is GeoJSON, CRS and HTTP.")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
