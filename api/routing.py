@@ -39,6 +39,9 @@ def _utm(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
+AREA_MARGIN_M = 1500.0  # how far beyond its stops a route may wander
+
+
 class RoadNetwork:
     """The segments (segment_id, geometry_wkt in EPSG:4326, length_m) as a graph in a local metric CRS."""
 
@@ -199,14 +202,28 @@ def two_opt(tour: np.ndarray, dist: np.ndarray, max_passes: int = 50) -> np.ndar
     return tour
 
 
+def _around(segments: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """The segments within AREA_MARGIN_M of the stops' bounding box.
+
+    A crew's route stays near its stops, and a Dijkstra per stop over a whole municipality's network
+    costs seconds; the cut keeps it to the neighbourhood (bench/api.py: work list scenario).
+    """
+    dlat = AREA_MARGIN_M / 111_000
+    dlon = dlat / max(np.cos(np.radians(np.nanmean(lat))), 0.1)
+    box = shapely.box(np.nanmin(lon) - dlon, np.nanmin(lat) - dlat, np.nanmax(lon) + dlon, np.nanmax(lat) + dlat)
+    near = shapely.intersects(shapely.from_wkt(segments["geometry_wkt"].to_numpy()), box)
+    return segments[near] if near.any() else segments
+
+
 def plan_route(segments: pd.DataFrame, stops: pd.DataFrame, start: tuple[float, float] | None = None) -> Route:
     """Driving order of `stops` (lon, lat, and segment_id + chainage_m where known) from `start` (lon, lat),
     or from the first stop when no start is given."""
     n = len(stops)
     if n == 0:
         return Route(np.zeros(0, dtype=int), np.zeros(0), np.zeros(0, dtype=bool), 0.0)
-    network = RoadNetwork(segments)
     lon, lat = stops["lon"].to_numpy(dtype=float), stops["lat"].to_numpy(dtype=float)
+    network = RoadNetwork(_around(segments, np.append(lon, start[0] if start else lon[0]),
+                                  np.append(lat, start[1] if start else lat[0])))
     seg_ids = stops["segment_id"] if "segment_id" in stops else None
     chainage = stops["chainage_m"] if "chainage_m" in stops else None
     if start is not None:  # the start is point 0, located on the nearest road

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 from roadscan.api.crs import parse_crs
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
@@ -173,13 +174,62 @@ def _cql2_attr_params(rng):
                       f"AND first_seen >= TIMESTAMP('2025-06-01T00:00:00Z')", "limit": 100}
 
 
+GRID_LON, GRID_LAT = 0.003, 0.002  # street spacing of the bench network: about 190 m x 220 m blocks
+
+
+def ensure_grid_network(path: Path) -> None:
+    """A street grid over the area in the segments table (once), so work lists have roads to route on."""
+    con = sqlite3.connect(path)
+    if con.execute("SELECT count(*) FROM segments").fetchone()[0]:
+        con.close()
+        return
+    lons = np.arange(WEST, EAST + 1e-9, GRID_LON)
+    lats = np.arange(SOUTH, NORTH + 1e-9, GRID_LAT)
+    rows = []
+    for j, lat in enumerate(lats):  # east-west streets, one segment per block
+        metres = GRID_LON * 111_320 * np.cos(np.radians(lat))
+        rows += [(f"h{j}-{i}", f"Tværvej {j}", "local", 50.0, metres, "bench grid",
+                  f"LINESTRING ({lons[i]:.6f} {lat:.6f}, {lons[i + 1]:.6f} {lat:.6f})") for i in range(len(lons) - 1)]
+    for i, lon in enumerate(lons):  # north-south streets
+        rows += [(f"v{i}-{j}", f"Langvej {i}", "collector", 50.0, GRID_LAT * 111_000, "bench grid",
+                  f"LINESTRING ({lon:.6f} {lats[j]:.6f}, {lon:.6f} {lats[j + 1]:.6f})") for j in range(len(lats) - 1)]
+    con.executemany("INSERT INTO segments (segment_id, name, road_class, speed_kmh, length_m, network, geometry_wkt) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    print(f"  added a street grid of {len(rows):,} segments for work-list routing")
+
+
+def _worklist_params(rng):
+    x1, y1, x2, y2 = _box(rng, 0.04, 0.025)
+    return {"bbox": f"{x1},{y1},{x2},{y2}", "min_priority": 40, "limit": 100, "order": "route",
+            "start": f"{(x1 + x2) / 2:.5f},{(y1 + y2) / 2:.5f}"}
+
+
+def direct_worklist(store: Store, params: dict[str, Any]) -> int:
+    """The work list's database work and route planning without HTTP: select, then order by road."""
+    from roadscan.api.exports import DefectFilter, defects_layer
+    from roadscan.api.routing import plan_route
+    from roadscan.api.worklists import DEFAULT_STATUSES
+
+    bbox = tuple(float(v) for v in params["bbox"].split(","))
+    layer = defects_layer(store, DefectFilter(bbox=bbox, statuses=DEFAULT_STATUSES))
+    table = layer[layer["priority"] >= params["min_priority"]].head(params["limit"])
+    s = schema.segments
+    with store.engine.connect() as conn:
+        segments = pd.DataFrame(conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all(),
+                                columns=["segment_id", "geometry_wkt", "length_m"])
+    start = tuple(float(v) for v in params["start"].split(","))
+    plan_route(segments, table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
+    return len(table)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("bbox (~300 defects)", "/collections/defects/items", _bbox_params, direct_items("defects")),
     Scenario("CQL2 bbox + severity + status", "/collections/defects/items", _cql2_params, direct_items("defects")),
     Scenario("CQL2 attributes only (full scan)", "/collections/defects/items", _cql2_attr_params,
              direct_items("defects"), max_requests=20),
-    # Work lists (the other half of issue 5) add e.g.
-    #   Scenario("work list, 100 stops", "/worklists/...", lambda rng: {...}, direct_worklist)
+    Scenario("work list, 100 stops, driving order", "/worklists", _worklist_params, direct_worklist, max_requests=10),
 ]
 
 
@@ -235,7 +285,8 @@ def time_http(url: str, sc: Scenario, params: list[dict[str, Any]], clients: int
                     raise SystemExit(f"{sc.name}: HTTP {r.status_code}: {r.text[:300]}")
                 with lock:
                     latencies.append(dt)
-                    returned.append(r.json().get("numberReturned", 0))
+                    body = r.json()
+                    returned.append(body.get("numberReturned", body.get("count", 0)))
 
     parts = [params[i::clients] for i in range(clients)]
     threads = [threading.Thread(target=worker, args=(part,)) for part in parts]
@@ -272,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         build_store(db, args.defects)
     else:
         print(f"  cached store: {db}")
+    ensure_grid_network(db)
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)")
 
     proc, url = start_server(db)
