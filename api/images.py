@@ -2,11 +2,16 @@
 
 The path comes from the store, never from the request, and is resolved inside the store's image
 folder; anything that would lead outside it (a tampered row, a symbolic link) is refused as missing.
+
+Only anonymised images are served: the pipeline masks faces and number plates before a frame is
+written, and records that in the survey's summary (`anonymised`); a survey without that record (a
+store made before anonymisation) has its images refused until `roadscan anonymise` has run on it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -35,17 +40,28 @@ def resolve_image(store: Store, relative: str | None) -> Path:
     return path
 
 
+def is_anonymised(summary: str | None) -> bool:
+    """Whether a survey's stored summary records that its images were anonymised."""
+    try:
+        return bool(json.loads(summary or "{}").get("anonymised"))
+    except (ValueError, AttributeError):
+        return False
+
+
 def evidence(store: Store, defect_id: int):
     """(image path, box) of the defect's evidence observation; 404 when the defect or its image is missing."""
-    d, o, f = schema.defects, schema.observations, schema.frames
+    d, o, f, s = schema.defects, schema.observations, schema.frames, schema.surveys
     with store.engine.connect() as conn:
         if conn.execute(select(d.c.id).where(d.c.id == defect_id)).first() is None:
             raise not_found(f"no defect {defect_id}")
-        row = conn.execute(select(f.c.image_path, o.c.x1, o.c.y1, o.c.x2, o.c.y2)
-                           .select_from(d.join(o, o.c.id == d.c.evidence_observation_id).join(f, f.c.id == o.c.frame_id))
+        row = conn.execute(select(f.c.image_path, o.c.x1, o.c.y1, o.c.x2, o.c.y2, s.c.summary)
+                           .select_from(d.join(o, o.c.id == d.c.evidence_observation_id).join(f, f.c.id == o.c.frame_id)
+                                        .join(s, s.c.id == f.c.survey_id))
                            .where(d.c.id == defect_id)).first()
     if row is None or not row.image_path:
         raise not_found(f"defect {defect_id} has no evidence image stored")
+    if not is_anonymised(row.summary):
+        raise not_found(f"defect {defect_id}'s image is not anonymised yet: run `roadscan anonymise` on the store")
     return resolve_image(store, row.image_path), (row.x1, row.y1, row.x2, row.y2)
 
 

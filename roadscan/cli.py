@@ -56,6 +56,8 @@ def process(
     snap_tolerance: Annotated[float, typer.Option(help="Metres from a road beyond which a defect is flagged off-network.")] = 15.0,
     scoring: Annotated[Optional[Path], typer.Option(help="TOML with severity/priority/condition weights (over the defaults).")] = None,
     places: Annotated[Optional[Path], typer.Option(help="Point layer of sensitive places (schools, bus stops) with a 'kind' column.")] = None,
+    anonymise: Annotated[str, typer.Option("--anonymise", help="Masking of faces and plates in stored images: both (above the horizon, and detected below it), horizon or detect.")] = "both",
+    keep_originals: Annotated[bool, typer.Option(help="Also keep unmasked frames in <store>-images-originals (never served).")] = False,
 ) -> None:
     """Process one drive: footage + GPS in, geolocated detections (and, with --roads, defects) into the store."""
     from roadscan.api.store.database import open_store
@@ -67,7 +69,8 @@ def process(
     opts = ProcessOptions(camera=camera, camera_config=camera_config, model=model, backend=backend, spacing_m=spacing,
                           confidence=confidence, batch=batch, imgsz=imgsz, time_offset_s=time_offset,
                           start_time=start_time, store_images=store_images, replace=replace, name=name,
-                          mapping=_mapping_options(snap_tolerance, scoring, places))
+                          mapping=_mapping_options(snap_tolerance, scoring, places), anonymise=anonymise,
+                          keep_originals=keep_originals)
     with open_store(db) as store:
         summary = _run_with_progress(process_survey, footage, gps, store, opts, network=network)
     print_summary(summary)
@@ -264,6 +267,10 @@ def print_summary(summary) -> None:
     dets = ", ".join(f"{n} {human_name(c)}" for c, n in sorted(summary.detections.items())) or "none"
     console.print(f"  detections: {summary.total_detections} ({dets}); placed on the ground: {summary.located}"
                   + (f", above the horizon (not placed): {summary.unlocated}" if summary.unlocated else ""))
+    if summary.anonymised:
+        a = summary.anonymised
+        console.print(f"  anonymised ({a['mode']}): {a['images']} stored images, {a['faces']} faces and "
+                      f"{a['plates']} number plates masked")
     if summary.network:
         d = summary.defects
         console.print(f"  defects on {summary.network}: {d.get('new', 0)} new, {d.get('updated', 0)} seen again"
@@ -341,6 +348,34 @@ def keys_list(db: DbOption = None) -> None:
         table.add_row(str(r["id"]), r["name"], r["role"], r["prefix"] + "…", f"{r['created_at']:%Y-%m-%d %H:%M}",
                       f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
     console.print(table)
+
+
+# --- roadscan anonymise: mask faces and number plates in an existing store --------------------------
+
+@app.command()
+def anonymise(db: DbOption = None,
+              mode: Annotated[str, typer.Option(help="both: mask above the camera's horizon and detect faces/plates below it; horizon: the mask only; detect: detection only.")] = "both",
+              force: Annotated[bool, typer.Option(help="Process surveys again even if already anonymised.")] = False) -> None:
+    """Mask faces and number plates in the stored images, in place (for stores made before anonymisation)."""
+    from roadscan.anonymise_store import anonymise_store
+    from roadscan.api.store.database import open_store
+
+    with open_store(db) as store, _progress() as progress:
+        task = progress.add_task("images", total=None)
+        report = anonymise_store(store, mode, force=force,
+                                 on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        where = store.location
+    if not report:
+        console.print(f"No surveys in {where}: nothing to anonymise.")
+        return
+    table = Table("survey", "name", "status", "mode", "images", "faces", "plates", title=f"Anonymised images in {where}")
+    for r in report:
+        table.add_row(str(r["survey_id"]), r["name"], r["status"], r["mode"], str(r["images"]), str(r["faces"]),
+                      str(r["plates"]))
+    console.print(table)
+    console.print(f"masked {sum(r['faces'] for r in report if r['status'] == 'anonymised')} faces and "
+                  f"{sum(r['plates'] for r in report if r['status'] == 'anonymised')} plates in "
+                  f"{sum(r['images'] for r in report if r['status'] == 'anonymised')} images")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ from PIL import Image
 
 from roadscan.api.store.database import Store
 from roadscan.api.store.surveys import find_survey, staging_dir, write_survey
+from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
 from roadscan.detector.classes import human_name
 from roadscan.detector.footage import Footage, open_footage
-from roadscan.errors import FootageError, GPSError, ModelError
+from roadscan.errors import ConfigError, FootageError, GPSError, ModelError
 from roadscan.fingerprint import fingerprint
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.roads import RoadNetwork
@@ -57,6 +58,8 @@ class ProcessOptions:
     replace: bool = False
     name: str | None = None
     mapping: MappingOptions | None = None  # with a road network: snap, merge and score into defects
+    anonymise: str = DEFAULT_MODE  # "both", "horizon" or "detect": how faces and plates are masked in stored images
+    keep_originals: bool = False  # also keep unmasked frames, in a folder beside the image folder that is never served
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Summary:
     unlocated: int = 0
     defects: dict[str, int] = field(default_factory=dict)  # new, updated, reopened, not re-observed
     network: str | None = None
+    anonymised: dict = field(default_factory=dict)  # mode, images, faces, plates masked in the stored images
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
@@ -164,6 +168,8 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
     summary = Summary(footage=str(footage_path), gps=str(gps_path or footage_path))
     clock = _Clock(summary)
     camera = load_profile(opts.camera, config=opts.camera_config)
+    if opts.anonymise not in ANONYMISE_MODES:
+        raise ConfigError(f"unknown anonymisation mode '{opts.anonymise}'", hint=f"use one of: {', '.join(ANONYMISE_MODES)}")
 
     with open_footage(footage_path) as footage:
         track = read_survey_track(footage, gps_path)
@@ -195,9 +201,10 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
                                      imgsz=opts.imgsz, batch=opts.batch)
         cam = camera.for_image(footage.info.width, footage.info.height)
         staged = staging_dir(store)
+        originals = originals_dir(store, key).parent / staged.name if opts.keep_originals else None
         try:
             frames_out, obs_out = _detect_and_locate(footage, kept, plan["keep"].to_numpy(), detector, cam,
-                                                     track.crs, staged, opts, clock, on_progress)
+                                                     track.crs, staged, opts, clock, on_progress, originals)
             obs = pd.concat(obs_out, ignore_index=True) if obs_out else pd.DataFrame()
             summary.detections = dict(Counter(obs["code"])) if len(obs) else {}
             summary.located = int(obs["lat"].notna().sum()) if len(obs) else 0
@@ -217,14 +224,29 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
                 stored_obs = _obs_columns(obs)
                 summary.survey_id = write_survey(store, survey, frames_df, stored_obs, staged,
                                                  replace=opts.replace, then=then)
+                if originals is not None and originals.exists():
+                    final = originals_dir(store, key)
+                    shutil.rmtree(final, ignore_errors=True)
+                    originals.rename(final)
         finally:
             if staged.exists():
                 shutil.rmtree(staged, ignore_errors=True)
+            if originals is not None and originals.exists():
+                shutil.rmtree(originals, ignore_errors=True)
     return summary
 
 
-def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opts, clock, on_progress):
+def originals_dir(store: Store, fingerprint: str) -> Path:
+    """Where `--keep-originals` puts a survey's unmasked frames: beside the image folder, never inside it."""
+    return store.images_dir.with_name(store.images_dir.name + "-originals") / f"survey-{fingerprint[:16]}"
+
+
+def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opts, clock, on_progress,
+                       originals=None):
     frames_out: list[dict] = []
+    anonymiser = Anonymiser(opts.anonymise) if opts.store_images != "none" else None
+    masked = clock.summary.anonymised = dict(mode=opts.anonymise, images=0, faces=0, plates=0,
+                                             face_detector="mtcnn" if anonymiser and anonymiser.detects_faces else None)
     obs_out: list[pd.DataFrame] = []
     batch_rows: list[dict] = []
     batch_images: list[np.ndarray] = []
@@ -249,7 +271,15 @@ def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opt
                 name = None
                 if keep_image:
                     name = f"frame-{row['frame']:06d}.jpg"
-                    Image.fromarray(image).save(staged / name, quality=85)
+                    if originals is not None:
+                        originals.mkdir(parents=True, exist_ok=True)
+                        Image.fromarray(image).save(originals / name, quality=95)
+                    # Only the masked image reaches the store: faces, plates (and the sky band) are filled.
+                    result = anonymiser(image, cam.horizon_row)
+                    masked["images"] += 1
+                    masked["faces"] += result.faces
+                    masked["plates"] += result.plates
+                    Image.fromarray(result.image).save(staged / name, quality=85)
                 frames_out.append(dict(frame_index=int(row["frame"]), time=row["time"], lat=row["lat"],
                                        lon=row["lon"], heading_deg=row["heading"], speed_mps=row["speed"],
                                        distance_m=row["distance"], image_path=name,

@@ -1,0 +1,102 @@
+"""`roadscan anonymise`: mask faces and number plates in the images of an existing store.
+
+For stores written before the pipeline anonymised frames as it stored them. Every image file in a
+survey's image folder is masked in place (written to a scratch file, then renamed over the original,
+so a crash leaves whole files); the survey's stored summary then records `anonymised` (mode,
+counts, when), which makes a second run skip the survey. The horizon row comes from the camera
+profile stored with the survey, scaled to each image's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import select, update
+
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+from roadscan.api.store.surveys import survey_image_dir
+from roadscan.detector.anonymise import DEFAULT_MODE, MODES, Anonymiser
+from roadscan.errors import ConfigError
+from roadscan.geo.camera import CameraProfile
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def covers(done: dict | None, mode: str) -> bool:
+    """Whether a survey anonymised in `done["mode"]` already satisfies `mode` ("both" satisfies all)."""
+    return bool(done) and done.get("mode") in (mode, "both")
+
+
+def _camera(value) -> CameraProfile | None:
+    try:
+        data = json.loads(value) if isinstance(value, str) else dict(value or {})
+        names = {f.name for f in fields(CameraProfile)}
+        return CameraProfile(**{k: v for k, v in data.items() if k in names})
+    except (TypeError, ValueError):
+        return None
+
+
+def anonymise_image(path: Path, anonymiser: Anonymiser, camera: CameraProfile | None) -> tuple[int, int]:
+    """Mask one image file in place; returns (faces, plates) masked."""
+    with Image.open(path) as im:
+        image = np.asarray(im.convert("RGB"))
+        fmt = im.format or "JPEG"
+    h, w = image.shape[:2]
+    horizon = camera.for_image(w, h).horizon_row if camera is not None else None
+    if horizon is None and anonymiser.mode != "detect":
+        horizon = h / 2  # no camera stored: the conservative guess masks the upper half
+    result = anonymiser(image, horizon)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(result.image).save(tmp, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    os.replace(tmp, path)
+    return result.faces, result.plates
+
+
+def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = False,
+                    on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Mask every survey's images not yet anonymised in `mode`; one report row per survey."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown anonymisation mode '{mode}'", hint=f"use one of: {', '.join(MODES)}")
+    s = schema.surveys
+    with store.engine.connect() as conn:
+        surveys = conn.execute(select(s.c.id, s.c.name, s.c.fingerprint, s.c.camera, s.c.summary)
+                               .order_by(s.c.id)).mappings().all()
+    anonymiser: Anonymiser | None = None
+    report = []
+    for row in surveys:
+        summary = json.loads(row["summary"] or "{}")
+        done = summary.get("anonymised")
+        folder = survey_image_dir(store, row["fingerprint"])
+        if covers(done, mode) and not force:
+            report.append(dict(survey_id=row["id"], name=row["name"], status="already anonymised",
+                               mode=done["mode"], images=done.get("images", 0), faces=done.get("faces", 0),
+                               plates=done.get("plates", 0)))
+            continue
+        anonymiser = anonymiser or Anonymiser(mode)
+        camera = _camera(row["camera"])
+        files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
+            if folder.is_dir() else []
+        faces = plates = 0
+        for i, path in enumerate(files):
+            f, p = anonymise_image(path, anonymiser, camera)
+            faces, plates = faces + f, plates + p
+            if on_progress:
+                on_progress(i + 1, len(files))
+        record = dict(mode=mode, images=len(files), faces=faces, plates=plates,
+                      face_detector="mtcnn" if anonymiser.detects_faces else None,
+                      at=datetime.now(timezone.utc).isoformat(timespec="seconds"), by="roadscan anonymise")
+        summary["anonymised"] = record
+        with store.engine.begin() as conn:
+            conn.execute(update(s).where(s.c.id == row["id"]).values(summary=json.dumps(summary, default=str)))
+        report.append(dict(survey_id=row["id"], name=row["name"], status="anonymised", mode=mode,
+                           images=len(files), faces=faces, plates=plates))
+    return report
+
