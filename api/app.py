@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from roadscan.api import auth, downloads, images, status, worklists
+from roadscan.api import auth, downloads, images, map_page, status, tiles, worklists
 from roadscan.api.ogc import errors, routes
 from roadscan.api.openapi import openapi_30
 from roadscan.api.store.database import Store, open_store
@@ -66,6 +66,8 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
     app.include_router(worklists.router)
     app.include_router(status.router)
     app.include_router(images.router)
+    app.include_router(tiles.router)
+    app.include_router(map_page.router)
     app.add_middleware(status.UploadLimit, limit=settings.max_photo_bytes)
     app.openapi = lambda: openapi_30(app)  # OpenAPI 3.0, as OGC API Features clients expect
     return app

@@ -1,0 +1,104 @@
+"""The planner's map: `/map`, a MapLibre GL JS page over the vector tiles and the OGC API.
+
+Everything the page loads comes from this server (`/map/static/`, MapLibre vendored in
+`api/static/vendor/`); a basemap is optional: a MapLibre style URL or a raster tile URL template
+(`{z}/{x}/{y}`) given as `?basemap=` or in the `ROADSCAN_MAP_BASEMAP` environment variable. Without
+one the page draws on a plain background.
+
+`/map/summary` is the small JSON the summary panel reads: defects by class and by status for the
+same filters as the items (class, status, min_severity, datetime), km of road by condition class,
+and the extent of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from roadscan.api import auth
+from roadscan.api.exports import CLASS_CODES
+from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
+from roadscan.api.ogc.errors import not_found
+from roadscan.api.ogc.params import parse_datetime
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+from roadscan.api.store.schema import DEFECT_STATUSES
+from sqlalchemy import func, select
+
+STATIC = Path(__file__).parent / "static"
+BASEMAP_ENV = "ROADSCAN_MAP_BASEMAP"
+
+router = APIRouter(tags=["Map"])
+
+
+def _basemap(request: Request) -> str | None:
+    value = request.query_params.get("basemap") or os.environ.get(BASEMAP_ENV) or None
+    return value if value and value.startswith(("http://", "https://", "/")) else None
+
+
+@router.get("/map", summary="The map page (MapLibre GL JS): defects and road condition", response_class=HTMLResponse)
+def map_page(request: Request) -> HTMLResponse:
+    config = {"basemap": _basemap(request), "classes": list(CLASS_CODES), "statuses": list(DEFECT_STATUSES)}
+    html = (STATIC / "map.html").read_text(encoding="utf-8")
+    # </ cannot end the script element early: json.dumps escapes nothing of HTML, so do it here
+    html = html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/map/static/{path:path}", summary="The map page's scripts and styles", include_in_schema=False)
+def map_static(path: str) -> FileResponse:
+    target = (STATIC / path).resolve()
+    if STATIC.resolve() not in target.parents or not target.is_file():
+        raise not_found(f"no map file '{path}'")
+    media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    cache = "public, max-age=86400" if "vendor" in target.parts else "no-cache"
+    return FileResponse(target, media_type=media, headers={"Cache-Control": cache})
+
+
+@router.get("/map/summary", summary="Defects by class and status, km of road by condition class",
+            dependencies=[Depends(auth.reader)])
+def summary(request: Request,
+            class_: Annotated[str | None, Query(alias="class", description="class codes, comma-separated")] = None,
+            status: Annotated[str | None, Query(description="statuses, comma-separated")] = None,
+            min_severity: Annotated[str | None, Query(description="at least this severity (1-5)")] = None,
+            datetime: Annotated[str | None, Query(description="RFC 3339 instant or interval a defect was seen in")] = None,
+            ) -> dict[str, Any]:
+    store: Store = request.app.state.store
+    params = {k: v for k, v in (("class", class_), ("status", status), ("min_severity", min_severity)) if v is not None}
+    defects = COLLECTIONS["defects"]
+    query = ItemsQuery(interval=parse_datetime(datetime) if datetime else None, params=params)
+    clauses = defects.where(store, query)
+    d, c, s = schema.defects, schema.segment_condition, schema.segments
+    with store.engine.connect() as conn:
+        by = conn.execute(select(d.c.code, d.c.name, d.c.status, func.count()).where(*clauses)
+                          .group_by(d.c.code, d.c.name, d.c.status)).all()
+        length = func.coalesce(s.c.length_m, func.coalesce(c.c.covered_m, 0.0))
+        cond = conn.execute(select(c.c.condition, func.min(c.c.condition_label), func.count(), func.sum(length))
+                            .select_from(c.outerjoin(s, s.c.segment_id == c.c.segment_id))
+                            .where(c.c.level == "segment").group_by(c.c.condition).order_by(c.c.condition)).all()
+    by_class: dict[str, dict[str, Any]] = {}
+    by_status: dict[str, int] = defaultdict(int)
+    for code, name, st, n in by:
+        entry = by_class.setdefault(code, {"code": code, "name": name, "count": 0, "by_status": {}})
+        entry["count"] += n
+        entry["by_status"][st] = n
+        by_status[st] += n
+    condition = [{"condition": None if k is None else int(k), "label": label, "segments": int(n),
+                  "km": round(float(m or 0.0) / 1000.0, 3)} for k, label, n, m in cond]
+    extent = defects.extent(store)["spatial"]["bbox"][0]
+    if extent == [-180.0, -90.0, 180.0, 90.0]:
+        extent = COLLECTIONS["segment_condition"].extent(store)["spatial"]["bbox"][0]
+    return {
+        "defects": sum(by_status.values()),
+        "by_class": [by_class[k] for k in sorted(by_class, key=lambda k: (CLASS_CODES.index(k) if k in CLASS_CODES else 99, k))],
+        "by_status": {st: by_status.get(st, 0) for st in DEFECT_STATUSES if st in by_status},
+        "condition": condition,
+        "road_km": round(sum(x["km"] for x in condition), 3),
+        "bbox": extent,
+    }

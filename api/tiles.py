@@ -1,0 +1,385 @@
+"""Mapbox Vector Tiles of the defects and the segment condition, for the map page and any MVT client.
+
+`GET /tiles/{collection}/{z}/{x}/{y}.mvt` on the Web Mercator quad tree (OGC WebMercatorQuad, the
+tile matrix MapLibre, QGIS and OpenLayers use). Each tile is made from the store on request:
+
+* defects: one bbox query on the lat/lon index (the tile plus a buffer), projected to tile
+  coordinates with numpy and written as protobuf straight from the columns (`encode_points`, no
+  geometry objects); past `MAX_POINTS` in one tile only the most urgent are kept (low zooms over a
+  whole municipality; the map shows all of them once zoomed in);
+* segment condition: the (small) line table is parsed once per data version into Web Mercator with
+  an STRtree; a tile queries the tree, clips to the tile plus buffer, and simplifies to a tile unit,
+  encoded with mapbox-vector-tile. Segments below zoom `BIN_ZOOM`, the finer condition bins from there on (segments where no bins exist).
+
+Tiles are cacheable: a strong ETag from the store's data version and the tile address, 304 on a
+matching If-None-Match, and `Cache-Control: public, max-age=60, must-revalidate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import struct
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import mapbox_vector_tile
+import numpy as np
+import shapely
+from fastapi import APIRouter, Depends, Request, Response
+from roadscan.api import auth
+from roadscan.api.ogc.errors import bad_request, not_found
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+from sqlalchemy import String, cast, func, select
+
+EXTENT = 4096  # tile units per side
+BUFFER = 64  # tile units around the tile that features are kept in (symbols and lines cross tile edges)
+MAX_ZOOM = 24
+MAX_POINTS = 5_000  # the most urgent defects kept in one tile (about 250 KiB encoded)
+BIN_ZOOM = 15  # from this zoom the condition layer shows the fine bins instead of whole segments
+EARTH = 6378137.0
+HALF = math.pi * EARTH  # half the Web Mercator world, metres
+MAX_LAT = 85.0511287798066
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+CACHE_CONTROL = "public, max-age=60, must-revalidate"
+CACHE_TILES = 512  # encoded tiles kept in memory, per app
+TILE_FORMAT = "1"  # part of every ETag: bump when what a tile holds changes, so clients refetch
+
+COLLECTIONS = ("defects", "segment_condition")
+DEFECT_PROPERTIES = ("id", "code", "name", "severity", "priority", "status", "first_seen", "last_seen")
+
+router = APIRouter(tags=["Map"], dependencies=[Depends(auth.reader)])
+
+
+# -- tile geometry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TileAddress:
+    z: int
+    x: int
+    y: int
+
+    @property
+    def size_m(self) -> float:
+        return 2 * HALF / (1 << self.z)
+
+    def bounds_m(self, buffer: float = 0.0) -> tuple[float, float, float, float]:
+        """The tile (plus `buffer` tile units on each side) in Web Mercator metres."""
+        size, pad = self.size_m, self.size_m * buffer / EXTENT
+        minx, maxy = -HALF + self.x * size, HALF - self.y * size
+        return minx - pad, maxy - size - pad, minx + size + pad, maxy + pad
+
+    def bounds_lonlat(self, buffer: float = 0.0) -> tuple[float, float, float, float]:
+        minx, miny, maxx, maxy = self.bounds_m(buffer)
+        lon = np.clip(np.array([minx, maxx]) / HALF * 180.0, -180.0, 180.0)
+        lat = np.degrees(np.arctan(np.sinh(np.array([miny, maxy]) / EARTH)))
+        return float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1])
+
+
+def parse_address(z: str, x: str, y: str) -> TileAddress:
+    """z/x/y as the client sent them; a 400 that says what is allowed when they are not a tile."""
+    try:
+        zi, xi, yi = int(z), int(x), int(y)
+    except ValueError:
+        raise bad_request(f"tile {z}/{x}/{y} is not a tile address: z, x and y are whole numbers") from None
+    if not 0 <= zi <= MAX_ZOOM:
+        raise bad_request(f"zoom {zi} is out of range: use 0 to {MAX_ZOOM}")
+    n = 1 << zi
+    if not (0 <= xi < n and 0 <= yi < n):
+        raise bad_request(f"tile {zi}/{xi}/{yi} does not exist: at zoom {zi} x and y run from 0 to {n - 1}")
+    return TileAddress(zi, xi, yi)
+
+
+def lonlat_to_mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.clip(lat, -MAX_LAT, MAX_LAT)
+    return lon * (HALF / 180.0), EARTH * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+
+
+def to_tile_units(tile: TileAddress, mx: np.ndarray, my: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Web Mercator metres to tile units: 0..EXTENT from the tile's west and north edges (y down)."""
+    minx, _, _, maxy = tile.bounds_m()
+    scale = EXTENT / tile.size_m
+    return (mx - minx) * scale, (maxy - my) * scale
+
+
+# -- the store's data version --------------------------------------------------------------------------
+
+
+def data_version(store: Store) -> str:
+    """Changes whenever the data a tile is made from may have changed.
+
+    The highest ids of the status history, surveys, defects and condition rows (a status change
+    appends history; a survey adds a survey and recomputes the rest): primary-key lookups, no scans.
+    SQLite adds the size and modification time of the database file and its write-ahead log (a stat),
+    which catches any other change; other databases add the row counts of the two tables.
+    """
+    d, c = schema.defects, schema.segment_condition
+    with store.engine.connect() as conn:
+        highest = [select(func.max(t.c.id)).scalar_subquery() for t in (schema.defect_history, schema.surveys, d, c)]
+        parts = [repr(tuple(conn.execute(select(*highest)).one()))]
+        url = store.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not url.database.startswith("file:"):
+            for suffix in ("", "-wal"):
+                try:
+                    st = os.stat(url.database + suffix)
+                    parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+                except FileNotFoundError:
+                    parts.append("-")
+        else:
+            parts.append(repr(tuple(conn.execute(select(select(func.count()).select_from(d).scalar_subquery(),
+                                                        select(func.count()).select_from(c).scalar_subquery())).one())))
+    return "|".join(parts)
+
+
+# -- layers --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DefectTile:
+    ids: list[int]
+    x: np.ndarray  # tile units
+    y: np.ndarray
+    properties: dict[str, Any]  # column name -> values
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def defect_features(store: Store, tile: TileAddress) -> DefectTile | None:
+    """The defects in the tile plus its buffer, in tile units: the `MAX_POINTS` most urgent."""
+    west, south, east, north = tile.bounds_lonlat(BUFFER)
+    d = schema.defects
+    # the dates as text in SQL (YYYY-MM-DD): no datetime objects made per row
+    day = {c: func.substr(cast(d.c[c], String), 1, 10).label(c) for c in ("first_seen", "last_seen")}
+    cols = [day.get(c, d.c[c]) for c in DEFECT_PROPERTIES] + [d.c.lon, d.c.lat]
+    where = [d.c.lat >= south, d.c.lat <= north, d.c.lon >= west, d.c.lon <= east]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(*cols).where(*where).order_by(d.c.priority.desc(), d.c.id)
+                            .limit(MAX_POINTS)).all()
+    if not rows:
+        return None
+    columns = list(zip(*rows))
+    lon, lat = np.asarray(columns[-2], float), np.asarray(columns[-1], float)
+    px, py = to_tile_units(tile, *lonlat_to_mercator(lon, lat))
+    return DefectTile(list(columns[0]), px, py, dict(zip(DEFECT_PROPERTIES, columns)))
+
+
+# -- a point layer encoder (MVT 2.1) ----------------------------------------------------------------------
+# Thousands of points per tile: written straight as protobuf from the columns, no geometry objects
+# (mapbox-vector-tile encodes the line layer and decodes in the tests).
+
+_SMALL = [bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 16384:
+        return _SMALL[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    return _varint(tag) + _varint(len(payload)) + payload
+
+
+def _value(v: Any) -> bytes:
+    """An MVT Value message: string, double, (u)int or bool."""
+    if isinstance(v, bool):
+        return b"\x38" + (b"\x01" if v else b"\x00")
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+        return (b"\x28" + _varint(v)) if v >= 0 else (b"\x30" + _varint((v << 1) ^ (v >> 63)))
+    if isinstance(v, (float, np.floating)):
+        return b"\x19" + struct.pack("<d", float(v))
+    return _field(0x0A, str(v).encode())
+
+
+def encode_points(name: str, ids: list[int], x: np.ndarray, y: np.ndarray,
+                  properties: dict[str, list[Any]]) -> bytes:
+    """One MVT layer of points (tile units, y down) with their properties (None: left out)."""
+    keys = list(properties)
+    values: dict[tuple[type, Any], int] = {}
+    columns = [properties[k] for k in keys]
+    zx = (np.asarray(np.round(x), np.int64) << 1) ^ (np.asarray(np.round(x), np.int64) >> 63)
+    zy = (np.asarray(np.round(y), np.int64) << 1) ^ (np.asarray(np.round(y), np.int64) >> 63)
+    parts = []
+    for i, fid in enumerate(ids):
+        tags = bytearray()
+        for k, column in enumerate(columns):
+            v = column[i]
+            if v is None:
+                continue
+            index = values.setdefault((type(v), v), len(values))
+            tags += _SMALL[k] + _varint(index)
+        geometry = b"\x09" + _varint(int(zx[i])) + _varint(int(zy[i]))
+        feature = (b"\x08" + _varint(int(fid)) + _field(0x12, bytes(tags)) + b"\x18\x01"
+                   + b"\x22" + _SMALL[len(geometry)] + geometry)
+        parts.append(b"\x12" + _varint(len(feature)) + feature)
+    layer = b"".join([b"\x78\x02", _field(0x0A, name.encode()), *parts,
+                      *(_field(0x1A, k.encode()) for k in keys),
+                      *(_field(0x22, _value(v)) for (_t, v) in values),
+                      b"\x28" + _varint(EXTENT)])
+    return _field(0x1A, layer)
+
+
+@dataclass
+class ConditionIndex:
+    """One level of the condition table in Web Mercator, with an STRtree, parsed once per data version."""
+
+    geometries: np.ndarray  # shapely, Web Mercator metres
+    properties: list[dict[str, Any]]
+    tree: shapely.STRtree
+
+    @classmethod
+    def load(cls, store: Store, level: str) -> ConditionIndex:
+        c = schema.segment_condition
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(c.c.id, c.c.segment_id, c.c.level, c.c.bin_start_m, c.c.bin_end_m,
+                                       c.c.road_name, c.c.condition, c.c.condition_label, c.c.geometry_wkt)
+                                .where(c.c.level == level).order_by(c.c.segment_id, c.c.bin_start_m, c.c.id)).all()
+        geoms = shapely.from_wkt([r.geometry_wkt for r in rows], on_invalid="ignore") if rows else np.array([], object)
+        if len(geoms):
+            geoms = shapely.transform(geoms, lambda xy: np.column_stack(lonlat_to_mercator(xy[:, 0], xy[:, 1])))
+        props = [{"segment_id": r.segment_id, "level": r.level, "road_name": r.road_name,
+                  "condition": None if r.condition is None else int(r.condition),
+                  "label": r.condition_label,
+                  "bin_start_m": None if r.bin_start_m is None else float(r.bin_start_m),
+                  "bin_end_m": None if r.bin_end_m is None else float(r.bin_end_m)} for r in rows]
+        return cls(np.asarray(geoms, dtype=object), props, shapely.STRtree(geoms))
+
+
+def condition_features(index: ConditionIndex, tile: TileAddress) -> list[dict[str, Any]]:
+    """The condition lines crossing the tile, clipped to it plus its buffer and simplified to a tile unit."""
+    box = tile.bounds_m(BUFFER)
+    hits = np.sort(index.tree.query(shapely.box(*box)))
+    if not len(hits):
+        return []
+    clipped = shapely.clip_by_rect(index.geometries[hits], *box)
+    minx, _, _, maxy = tile.bounds_m()
+    scale = EXTENT / tile.size_m
+    local = shapely.transform(clipped, lambda xy: np.column_stack(((xy[:, 0] - minx) * scale, (maxy - xy[:, 1]) * scale)))
+    local = shapely.simplify(local, 1.0, preserve_topology=False)  # one tile unit
+    keep = ~(shapely.is_empty(local) | shapely.is_missing(local)) & (shapely.length(local) > 0)
+    features = []
+    for i, geom in zip(hits[keep], local[keep]):
+        props = {k: v for k, v in index.properties[i].items() if v is not None}
+        features.append({"id": int(i) + 1, "geometry": geom, "properties": props})
+    return features
+
+
+# -- the tile cache -------------------------------------------------------------------------------------
+
+
+class TileCache:
+    """Per app: the parsed condition layers of the current data version and the last encoded tiles."""
+
+    def __init__(self, size: int = CACHE_TILES):
+        self.size = size
+        self.lock = threading.Lock()
+        self.version: str | None = None
+        self.conditions: dict[str, ConditionIndex] = {}
+        self.tiles: OrderedDict[tuple, bytes] = OrderedDict()
+
+    def _sync(self, version: str) -> None:
+        if version != self.version:
+            self.version, self.conditions, self.tiles = version, {}, OrderedDict()
+
+    def condition(self, store: Store, version: str, level: str) -> ConditionIndex:
+        with self.lock:
+            self._sync(version)
+            index = self.conditions.get(level)
+        if index is None:
+            index = ConditionIndex.load(store, level)
+            with self.lock:
+                if self.version == version:
+                    self.conditions[level] = index
+        return index
+
+    def get(self, version: str, key: tuple) -> bytes | None:
+        with self.lock:
+            self._sync(version)
+            data = self.tiles.get(key)
+            if data is not None:
+                self.tiles.move_to_end(key)
+            return data
+
+    def put(self, version: str, key: tuple, data: bytes) -> None:
+        with self.lock:
+            if self.version != version:
+                return
+            self.tiles[key] = data
+            while len(self.tiles) > self.size:
+                self.tiles.popitem(last=False)
+
+
+def _cache(request: Request) -> TileCache:
+    state = request.app.state
+    if getattr(state, "tile_cache", None) is None:
+        state.tile_cache = TileCache()
+    return state.tile_cache
+
+
+def render_tile(store: Store, cache: TileCache, version: str, collection: str, tile: TileAddress) -> bytes:
+    """The encoded MVT for a collection's tile (one layer named after the collection)."""
+    if collection == "defects":
+        points = defect_features(store, tile)
+        return b"" if points is None else encode_points(collection, points.ids, points.x, points.y, points.properties)
+    index = None
+    if tile.z >= BIN_ZOOM:
+        index = cache.condition(store, version, "bin")
+        if not len(index.geometries):
+            index = None
+    if index is None:
+        index = cache.condition(store, version, "segment")
+    features = condition_features(index, tile)
+    if not features:
+        return b""  # an empty tile is a valid (empty) MVT
+    return mapbox_vector_tile.encode([{"name": collection, "features": features}],
+                                     default_options={"y_coord_down": True, "extents": EXTENT})
+
+
+@router.get("/tiles/{collection}/{z}/{x}/{y}.mvt", summary="A vector tile (MVT) of defects or segment condition",
+            response_class=Response,
+            responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the tile (empty when nothing is in it)"},
+                       304: {"description": "not modified since the ETag sent in If-None-Match"}})
+def tile(request: Request, collection: str, z: str, x: str, y: str) -> Response:
+    """Web Mercator (WebMercatorQuad) tile z/x/y of `defects` (points: id, code, name, severity, priority,
+    status, first_seen, last_seen) or `segment_condition` (lines: segment_id, level, road_name, condition,
+    label; whole segments below zoom 15, condition bins from zoom 15)."""
+    if collection not in COLLECTIONS:
+        raise not_found(f"no tiles for collection '{collection}': use {' or '.join(COLLECTIONS)}")
+    address = parse_address(z, x, y)
+    store: Store = request.app.state.store
+    cache = _cache(request)
+    version = data_version(store)
+    etag = '"' + hashlib.sha256(f"{TILE_FORMAT}/{version}/{collection}/{address.z}/{address.x}/{address.y}".encode())\
+        .hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization, X-API-Key"}
+    sent = request.headers.get("if-none-match", "")
+    if etag in {t.strip() for t in sent.split(",")} or sent.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    key = (collection, address.z, address.x, address.y)
+    data = cache.get(version, key)
+    if data is None:
+        data = render_tile(store, cache, version, collection, address)
+        cache.put(version, key, data)
+    return Response(content=data, media_type=MEDIA_TYPE, headers=headers)
+
+
+def tile_for(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The x, y of the tile at zoom z holding a lon/lat (for clients and tests)."""
+    mx, my = lonlat_to_mercator(np.array([lon]), np.array([lat]))
+    size = 2 * HALF / (1 << z)
+    return int((mx[0] + HALF) // size), int((HALF - my[0]) // size)
+
+

@@ -1,0 +1,178 @@
+"""Vector tile speed: z14 defect tiles over 1,000,000 defects, against the bare SQL bbox query, in one run.
+
+Uses the store `bench/api.py` builds and caches (synthetic defects over Odense, 10.2-10.6 E,
+55.3-55.5 N; about 3,500 defects per z14 tile). Each z14 tile over the data is requested once in
+random order from the real server (`roadscan serve`), so every request makes its tile (no tile cache
+hit); then the same tiles again (served from the in-memory tile cache), and with If-None-Match (304).
+The baseline is the same bbox query (tile plus buffer, the same columns, ordered by priority) run
+straight on SQLite with sqlite3, rows fetched and nothing else; `in-process` is the server's own
+function (query, projection, MVT encoding) without HTTP. Compare the ratios: the machine may be busy.
+
+    .venv/bin/python bench/tiles.py                    # 1,000,000 defects, every z14 tile once
+    .venv/bin/python bench/tiles.py --defects 100000 --tiles 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from roadscan.api.store.database import open_store
+from roadscan.api.tiles import (
+    BUFFER,
+    DEFECT_PROPERTIES,
+    MAX_POINTS,
+    TileAddress,
+    TileCache,
+    render_tile,
+    tile_for,
+)
+
+Z = 14
+
+
+def _bench_api():
+    """bench/api.py as a module (its store builder and server starter), without a package."""
+    spec = importlib.util.spec_from_file_location("roadscan_bench_api", Path(__file__).with_name("api.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stats(latencies: list[float], wall: float) -> dict[str, float]:
+    lat = sorted(latencies)
+    return {"tps": len(lat) / wall, "p50": statistics.median(lat) * 1000,
+            "p99": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] * 1000}
+
+
+def z14_tiles(bench) -> list[TileAddress]:
+    x0, y0 = tile_for(bench.WEST, bench.NORTH, Z)
+    x1, y1 = tile_for(bench.EAST, bench.SOUTH, Z)
+    return [TileAddress(Z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def direct_sql(con: sqlite3.Connection, tile: TileAddress) -> int:
+    west, south, east, north = tile.bounds_lonlat(BUFFER)
+    rows = con.execute(f"SELECT {', '.join(DEFECT_PROPERTIES)}, lon, lat FROM defects "
+                       "WHERE lat >= ? AND lat <= ? AND lon >= ? AND lon <= ? ORDER BY priority DESC, id LIMIT ?",
+                       (south, north, west, east, MAX_POINTS)).fetchall()
+    return len(rows)
+
+
+def time_each(fn, tiles: list[TileAddress]) -> tuple[dict[str, float], list]:
+    latencies, out = [], []
+    t0 = time.perf_counter()
+    for t in tiles:
+        s = time.perf_counter()
+        out.append(fn(t))
+        latencies.append(time.perf_counter() - s)
+    return _stats(latencies, time.perf_counter() - t0), out
+
+
+def time_http(url: str, tiles: list[TileAddress], clients: int, etags: dict | None = None) -> tuple[dict[str, float], dict]:
+    latencies: list[float] = []
+    seen: dict = {}
+    lock = threading.Lock()
+
+    def worker(mine: list[TileAddress]) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for t in mine:
+                headers = {"If-None-Match": etags[t]} if etags else {}
+                s = time.perf_counter()
+                r = client.get(f"/tiles/defects/{t.z}/{t.x}/{t.y}.mvt", headers=headers)
+                dt = time.perf_counter() - s
+                if r.status_code not in (200, 304):
+                    raise SystemExit(f"HTTP {r.status_code}: {r.text[:300]}")
+                with lock:
+                    latencies.append(dt)
+                    seen[t] = (r.headers.get("etag"), len(r.content), r.status_code)
+
+    parts = [tiles[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(p,)) for p in parts]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return _stats(latencies, time.perf_counter() - t0), seen
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--defects", type=int, default=1_000_000)
+    ap.add_argument("--store", type=Path, default=None, help="store file (default: bench/api.py's cached store)")
+    ap.add_argument("--tiles", type=int, default=0, help="at most this many z14 tiles (0: every tile over the data)")
+    ap.add_argument("--clients", type=int, default=2, help="concurrent clients in the concurrent mode")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    bench = _bench_api()
+    db = args.store or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{args.defects}.db"
+    if not db.is_file():
+        bench.build_store(db, args.defects)
+    else:
+        print(f"  cached store: {db}")
+    tiles = z14_tiles(bench)
+    rng = np.random.default_rng(args.seed)
+    rng.shuffle(tiles)
+    if args.tiles:
+        tiles = tiles[:args.tiles]
+    print(f"  {len(tiles)} z14 tiles; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(other work shares the machine)")
+
+    con = sqlite3.connect(db)
+    direct_sql(con, tiles[0])
+    base, counts = time_each(lambda t: direct_sql(con, t), tiles)
+    con.close()
+    print(f"  defects per tile (with buffer): mean {np.mean(counts):.0f}, max {max(counts)}")
+    rows = [("direct SQL (baseline)", base, "")]
+
+    with open_store(db) as store:
+        cache = TileCache(size=0)
+        version = "bench"
+        render_tile(store, cache, version, "defects", tiles[0])
+        inproc, sizes = time_each(lambda t: render_tile(store, cache, version, "defects", t), tiles)
+    rows.append(("in-process tile (query+encode)", inproc, f"{np.mean([len(s) for s in sizes]) / 1024:.0f} KiB"))
+
+    proc, url = bench.start_server(db)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        httpx.get(f"{url}/tiles/defects/0/0/0.mvt", timeout=120)  # warm up
+        half = len(tiles) // 2  # each half made fresh once: sequential, then concurrent
+        seq, seen = time_http(url, tiles[:half], 1)
+        rows.append(("HTTP new tile, 1 client", seq, ""))
+        conc, seen2 = time_http(url, tiles[half:], args.clients)
+        rows.append((f"HTTP new tile, {args.clients} clients", conc, ""))
+        seen.update(seen2)
+        cached, _ = time_http(url, tiles, 1)
+        rows.append(("HTTP cached tile, 1 client", cached, ""))
+        etags = {t: v[0] for t, v in seen.items()}
+        not_modified, codes = time_http(url, tiles, 1, etags)
+        assert all(v[2] == 304 for v in codes.values()), "expected 304 for every tile"
+        rows.append(("HTTP If-None-Match (304)", not_modified, ""))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    print(f"\n{'z14 defect tiles over ' + format(args.defects, ','):40} {'tiles/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'p50 x SQL':>10}")
+    for name, s, note in rows:
+        print(f"{name:40} {s['tps']:8.1f} {s['p50']:8.1f} {s['p99']:8.1f} {s['p50'] / base['p50']:9.1f}x {note}")
+    print("\np50 x SQL: p50 latency over the bare bbox query's p50 (same rows); the rest is projection, "
+          "MVT encoding and HTTP.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The map page: served assets (no CDN), the summary JSON, and an end-to-end run in headless Chromium.
+
+The browser test drives Debian's `chromium` (/usr/bin/chromium; `apt-get install chromium`) with
+Playwright and the system browser (never `playwright install`); it skips when either is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from _live_api import live_api
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def api():
+    return live_api()
+
+
+@pytest.fixture(scope="module")
+def client(api):
+    with httpx.Client(base_url=api.url, timeout=30) as c:
+        yield c
+
+
+def test_map_page_loads_only_from_this_server(client):
+    r = client.get("/map")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    urls = re.findall(r'(?:src|href)="([^"#]+)"', r.text)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    for u in urls:
+        asset = client.get(u)
+        assert asset.status_code == 200, u
+        assert b"https://unpkg" not in asset.content and b"cdn.jsdelivr" not in asset.content
+    js = client.get("/map/static/vendor/maplibre-gl.js")
+    assert "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+
+
+def test_map_static_refuses_paths_outside_its_folder(client):
+    assert client.get("/map/static/../tiles.py").status_code == 404
+    assert client.get("/map/static/%2e%2e/tiles.py").status_code == 404
+    assert client.get("/map/static/nothing.js").status_code == 404
+
+
+def test_basemap_is_configurable_and_optional(client):
+    assert '"basemap": null' in client.get("/map").text
+    page = client.get("/map", params={"basemap": "https://tiles.example.org/{z}/{x}/{y}.png"}).text
+    assert "https://tiles.example.org/{z}/{x}/{y}.png" in page
+    assert '"basemap": null' in client.get("/map", params={"basemap": "javascript:alert(1)"}).text
+
+
+def test_summary_counts_defects_by_class_and_status_and_km_by_condition(client):
+    everything = client.get("/map/summary").json()
+    items = client.get("/collections/defects/items", params={"limit": 1}).json()
+    assert everything["defects"] == items["numberMatched"] > 0
+    assert sum(c["count"] for c in everything["by_class"]) == everything["defects"]
+    assert sum(everything["by_status"].values()) == everything["defects"]
+    assert everything["road_km"] > 0 and {c["condition"] for c in everything["condition"]} - {None} <= {1, 2, 3, 4, 5}
+    code = everything["by_class"][0]["code"]
+    one = client.get("/map/summary", params={"class": code}).json()
+    assert one["defects"] == everything["by_class"][0]["count"] == \
+        client.get("/collections/defects/items", params={"class": code, "limit": 1}).json()["numberMatched"]
+    bad = client.get("/map/summary", params={"class": "D99"})
+    assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameterValue"
+
+
+# -- in the browser ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip("no /usr/bin/chromium: install Debian's chromium package (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _wait_ready(page) -> None:
+    page.wait_for_function("() => window.roadscan && window.roadscan.ready && window.roadscanMap.loaded()"
+                           " && window.roadscanMap.areTilesLoaded()", timeout=30_000)
+
+
+def _wait_rendered(page, n: int) -> None:
+    """Until the map draws n distinct defects (or 15 s: the assertion after it says what differs)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):  # the assertion that follows reports the difference
+        page.wait_for_function("n => new Set(window.roadscanMap.queryRenderedFeatures({layers: ['defects']})"
+                               ".map(f => f.properties.id)).size === n", arg=n, timeout=15_000)
+
+
+def _rendered_ids(page) -> set[int]:
+    # A point near a tile edge is drawn by both tiles: count defects, not drawings.
+    return set(page.evaluate("() => window.roadscanMap.queryRenderedFeatures({layers: ['defects']})"
+                             ".map(f => f.properties.id)"))
+
+
+def test_map_in_chromium_matches_the_api_and_opens_a_popup(api, client, browser, tmp_path):
+    external: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.on("request", lambda req: None if req.url.startswith((api.url, "data:", "blob:")) else external.append(req.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{api.url}/map")
+    _wait_ready(page)
+    assert not errors, errors
+    assert not external, f"the page loaded from elsewhere: {external}"
+
+    # everything in view: the page fits the data's extent
+    total = client.get("/collections/defects/items", params={"limit": 1}).json()["numberMatched"]
+    _wait_rendered(page, total)
+    assert len(_rendered_ids(page)) == total
+    assert page.evaluate("() => window.roadscanMap.queryRenderedFeatures({layers: ['condition']}).length") > 0
+
+    # one class only: the layer filter and the API agree
+    code = client.get("/map/summary").json()["by_class"][0]["code"]
+    expected = {f["id"] for f in client.get("/collections/defects/items", params={"class": code}).json()["features"]}
+    for box in page.query_selector_all("input[name=class]"):
+        if box.get_attribute("value") != code:
+            box.uncheck()
+    page.wait_for_function(f"() => document.getElementById('list-count').dataset.matched == '{len(expected)}'",
+                           timeout=15_000)
+    _wait_ready(page)
+    _wait_rendered(page, len(expected))
+    assert _rendered_ids(page) == expected
+    assert page.locator("#list li[data-id]").count() == len(expected)
+    assert f"{len(expected)} defects match" in page.inner_text("#summary")
+    assert f"class={code}" in page.get_attribute("#dl-csv", "href")
+
+    # click a defect: the popup shows its image, priority breakdown and history
+    target = min(expected)
+    point = page.evaluate(f"""() => {{
+        const f = window.roadscanMap.queryRenderedFeatures({{layers: ['defects']}}).find(f => f.properties.id === {target});
+        const p = window.roadscanMap.project(f.geometry.coordinates);
+        const r = window.roadscanMap.getCanvas().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y];
+    }}""")
+    page.mouse.click(*point)
+    popup = page.locator(f".maplibregl-popup .popup[data-id='{target}'] .breakdown")
+    popup.wait_for(timeout=15_000)
+    text = page.inner_text(".maplibregl-popup")
+    item = client.get(f"/collections/defects/items/{target}").json()["properties"]
+    assert item["name"] in text and f"Priority {item['priority']:g}" in text
+    for term in item["priority_breakdown"]:
+        assert term in text
+    assert "History" in text
+    img = page.locator(".maplibregl-popup img.evidence")
+    if client.get(f"/defects/{target}/image").status_code == 200:
+        img.wait_for(timeout=10_000)
+        page.wait_for_function("() => document.querySelector('.maplibregl-popup img.evidence').complete")
+        assert page.evaluate("() => document.querySelector('.maplibregl-popup img.evidence').naturalWidth") > 0
+
+    # a survey date range after every sighting: nothing on the map, nothing in the list, as the API says
+    page.fill("#f-from", "2099-01-01")
+    page.dispatch_event("#f-from", "change")
+    page.wait_for_function("() => document.getElementById('list-count').dataset.matched === '0'", timeout=15_000)
+    assert client.get("/collections/defects/items", params={"datetime": "2099-01-01/.."}).json()["numberMatched"] == 0
+    _wait_rendered(page, 0)
+    assert _rendered_ids(page) == set()
+    page.fill("#f-from", "")
+    page.dispatch_event("#f-from", "change")
+
+    shot = tmp_path / "map.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"screenshot: {shot}")
+    page.close()
