@@ -124,6 +124,8 @@ def landing(request: Request, f: FormatParam = None) -> Response:
         _link(f"{base}/conformance?f=html", "conformance", "text/html", "conformance classes"),
         _link(f"{base}/collections", "data", "application/json", "the collections"),
         _link(f"{base}/collections?f=html", "data", "text/html", "the collections"),
+        _link(f"{base}/map", "alternate", "text/html", "the planner's map of defects and road condition"),
+        _link(f"{base}/worklists", "related", "application/json", "crews' work lists"),
     ]
     body = {"title": "roadscan", "description": "Road defects found in vehicle footage, road segment "
             "condition and the surveys that found them, as OGC API Features.", "links": links}
