@@ -44,3 +44,20 @@ def tiny_yolo_pt(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny_yolo") / "tiny.pt"
     model.save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def api():
+    """The live API (`roadscan serve` on 127.0.0.1) over a store built from the sample drive."""
+    from _live_api import live_api
+
+    return live_api()
+
+
+@pytest.fixture(scope="module")
+def client(api):
+    """An HTTP client of the live API."""
+    import httpx
+
+    with httpx.Client(base_url=api.url, timeout=30) as c:
+        yield c

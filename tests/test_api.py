@@ -18,21 +18,10 @@ from roadscan.api.app import create_app
 from roadscan.api.exports import defects_layer
 from roadscan.api.store.database import open_store
 
-from _live_api import live_api, serve_in_thread
+from _live_api import serve_in_thread
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}".format
-
-
-@pytest.fixture(scope="module")
-def api():
-    return live_api()
-
-
-@pytest.fixture(scope="module")
-def client(api):
-    with httpx.Client(base_url=api.url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

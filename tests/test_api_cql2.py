@@ -12,7 +12,7 @@ import httpx
 import pyogrio
 import pytest
 import shapely
-from _live_api import live_api, serve_in_thread
+from _live_api import serve_in_thread
 from pyproj import Transformer
 from roadscan.api.app import create_app
 from roadscan.api.exports import defects_layer
@@ -20,17 +20,6 @@ from roadscan.api.store.database import open_store
 
 PART3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
-
-
-@pytest.fixture(scope="module")
-def api():
-    return live_api()
-
-
-@pytest.fixture(scope="module")
-def client(api):
-    with httpx.Client(base_url=api.url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -10,24 +10,11 @@ import contextlib
 import re
 from pathlib import Path
 
-import httpx
 import pytest
-from _live_api import live_api
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def api():
-    return live_api()
-
-
-@pytest.fixture(scope="module")
-def client(api):
-    with httpx.Client(base_url=api.url, timeout=30) as c:
-        yield c
 
 
 def test_map_page_loads_only_from_this_server(client):

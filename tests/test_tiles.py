@@ -14,22 +14,11 @@ import httpx
 import mapbox_vector_tile
 import pytest
 import shapely
-from _live_api import live_api, serve_in_thread
+from _live_api import serve_in_thread
 from roadscan.api.app import create_app
 from roadscan.api.tiles import EXTENT, TileAddress, tile_for
 
 MVT = "application/vnd.mapbox-vector-tile"
-
-
-@pytest.fixture(scope="module")
-def api():
-    return live_api()
-
-
-@pytest.fixture(scope="module")
-def client(api):
-    with httpx.Client(base_url=api.url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
