@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--length", type=float, default=800.0)
     parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--backend", default="ultralytics")
+    parser.add_argument("--backend", default=None, help="ultralytics or onnx (default: from the weights file)")
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--no-roads", action="store_true", help="skip snapping and merging")
     args = parser.parse_args()
