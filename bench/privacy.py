@@ -161,6 +161,21 @@ def masked_pixels(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.any(before != after, axis=-1)
 
 
+def road_pixels_kept(scene: Scene, result) -> tuple[int, int]:
+    """(unchanged, total) pixels under the defect boxes, below the masked band, away from pasted objects."""
+    changed = masked_pixels(scene.image, result.image)
+    kept = total = 0
+    band = result.horizon_row or 0
+    for x1, y1, x2, y2 in scene.defects:
+        y1 = max(y1, band)
+        if y2 <= y1 or any(x1 < o[3] and o[1] < x2 and y1 < o[4] and o[2] < y2 for o in scene.objects):
+            continue
+        region = changed[y1:y2, max(0, x1):x2]
+        kept += int((~region).sum())
+        total += region.size
+    return kept, total
+
+
 def score(anonymiser: Anonymiser, scenes: list[Scene], cover: float = 0.95) -> dict:
     """Recall per kind, detection precision, road pixels kept, images/s."""
     hits = {"face": [0, 0], "plate": [0, 0], "plate >= 40 px": [0, 0], "above horizon": [0, 0],
@@ -188,14 +203,8 @@ def score(anonymiser: Anonymiser, scenes: list[Scene], cover: float = 0.95) -> d
                 continue
             detected += 1
             true_detected += any(r.x1 < x2 and x1 < r.x2 and r.y1 < y2 and y1 < r.y2 for _, x1, y1, x2, y2 in s.objects)
-        band = res.horizon_row or 0
-        for x1, y1, x2, y2 in s.defects:
-            y1 = max(y1, band)
-            if y2 <= y1 or any(x1 < b[3] and b[1] < x2 and y1 < b[4] and b[2] < y2 for b in s.objects):
-                continue
-            region = changed[y1:y2, max(0, x1):x2]
-            road_total += region.size
-            road_kept += int((~region).sum())
+        kept, total = road_pixels_kept(s, res)
+        road_kept, road_total = road_kept + kept, road_total + total
     return dict(recall={k: (v[0] / v[1] if v[1] else float("nan"), v[1]) for k, v in hits.items()},
                 precision=(true_detected / detected if detected else float("nan"), detected),
                 road_kept=road_kept / road_total if road_total else float("nan"),
