@@ -269,6 +269,17 @@ def _stats(latencies: list[float], wall: float) -> dict[str, float]:
             "p99": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] * 1000}
 
 
+def in_threads(worker: Callable[[list], None], items: list, clients: int) -> float:
+    """Run `worker` on `clients` interleaved shares of `items` at once; returns the wall seconds."""
+    threads = [threading.Thread(target=worker, args=(items[i::clients],)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t0
+
+
 def time_http(url: str, sc: Scenario, params: list[dict[str, Any]], clients: int) -> tuple[dict[str, float], int]:
     """Requests spread over `clients` threads, each with its own keep-alive connection."""
     latencies: list[float] = []
@@ -288,14 +299,7 @@ def time_http(url: str, sc: Scenario, params: list[dict[str, Any]], clients: int
                     body = r.json()
                     returned.append(body.get("numberReturned", body.get("count", 0)))
 
-    parts = [params[i::clients] for i in range(clients)]
-    threads = [threading.Thread(target=worker, args=(part,)) for part in parts]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return _stats(latencies, time.perf_counter() - t0), int(np.mean(returned))
+    return _stats(latencies, in_threads(worker, params, clients)), int(np.mean(returned))
 
 
 def time_direct(store: Store, sc: Scenario, params: list[dict[str, Any]]) -> dict[str, float]:

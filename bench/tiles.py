@@ -19,7 +19,6 @@ import importlib.util
 import os
 import signal
 import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -43,18 +42,14 @@ Z = 14
 
 
 def _bench_api():
-    """bench/api.py as a module (its store builder and server starter), without a package."""
+    """bench/api.py as a module (store builder, server starter, timing helpers), loaded once, without a package."""
+    if "roadscan_bench_api" in sys.modules:
+        return sys.modules["roadscan_bench_api"]
     spec = importlib.util.spec_from_file_location("roadscan_bench_api", Path(__file__).with_name("api.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _stats(latencies: list[float], wall: float) -> dict[str, float]:
-    lat = sorted(latencies)
-    return {"tps": len(lat) / wall, "p50": statistics.median(lat) * 1000,
-            "p99": lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))] * 1000}
 
 
 def z14_tiles(bench) -> list[TileAddress]:
@@ -78,7 +73,7 @@ def time_each(fn, tiles: list[TileAddress]) -> tuple[dict[str, float], list]:
         s = time.perf_counter()
         out.append(fn(t))
         latencies.append(time.perf_counter() - s)
-    return _stats(latencies, time.perf_counter() - t0), out
+    return _bench_api()._stats(latencies, time.perf_counter() - t0), out
 
 
 def time_http(url: str, tiles: list[TileAddress], clients: int, etags: dict | None = None) -> tuple[dict[str, float], dict]:
@@ -99,14 +94,8 @@ def time_http(url: str, tiles: list[TileAddress], clients: int, etags: dict | No
                     latencies.append(dt)
                     seen[t] = (r.headers.get("etag"), len(r.content), r.status_code)
 
-    parts = [tiles[i::clients] for i in range(clients)]
-    threads = [threading.Thread(target=worker, args=(p,)) for p in parts]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    return _stats(latencies, time.perf_counter() - t0), seen
+    api = _bench_api()
+    return api._stats(latencies, api.in_threads(worker, tiles, clients)), seen
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{'z14 defect tiles over ' + format(args.defects, ','):40} {'tiles/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'p50 x SQL':>10}")
     for name, s, note in rows:
-        print(f"{name:40} {s['tps']:8.1f} {s['p50']:8.1f} {s['p99']:8.1f} {s['p50'] / base['p50']:9.1f}x {note}")
+        print(f"{name:40} {s['rps']:8.1f} {s['p50']:8.1f} {s['p99']:8.1f} {s['p50'] / base['p50']:9.1f}x {note}")
     print("\np50 x SQL: p50 latency over the bare bbox query's p50 (same rows); the rest is projection, "
           "MVT encoding and HTTP.")
 
