@@ -152,9 +152,7 @@ def map_defects(conn: Connection, survey_id: int, obs_ids: list[int], obs: pd.Da
     coverage = coverage_intervals(frames, network, opts.tolerance_m)
     new = merge_observations(table, crs=network.crs)
     existing = _existing(conn, frames, network)
-    result = merge_into_existing(existing, new, coverage) if len(existing) else \
-        (new.iloc[0:0], new, pd.Index([]))
-    updates, inserts, not_reobserved = result
+    updates, inserts, not_reobserved = merge_into_existing(existing, new, coverage)
     inserts, updates = _scored(inserts, network, opts), _scored(updates, network, opts)
     for frame in (inserts, updates):
         if len(frame):
