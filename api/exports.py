@@ -99,8 +99,8 @@ def _for_file(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Column types every format holds: datetimes as ISO text, the breakdown as a JSON string."""
     out = layer.copy()
     for col in out.columns:
-        if col != "geometry" and out[col].map(lambda v: hasattr(v, "isoformat")).any():
-            out[col] = out[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
+        if col != "geometry" and any(hasattr(v, "isoformat") for v in out[col]):
+            out[col] = [v.isoformat() if hasattr(v, "isoformat") and pd.notna(v) else None for v in out[col]]
     if "priority_breakdown" in out:
         out["priority_breakdown"] = out["priority_breakdown"].map(
             lambda v: v if isinstance(v, str) or v is None else json.dumps(v))

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
+from roadscan.api.ogc.params import RowId
 from roadscan.api.ogc.errors import ExceptionBody, not_found
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
@@ -67,7 +68,7 @@ def evidence(store: Store, defect_id: int):
 
 @router.get("/defects/{defect_id}/image", summary="The frame that shows a defect", response_class=FileResponse,
             responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"}})
-def image(request: Request, defect_id: int,
+def image(request: Request, defect_id: RowId,
           box: Annotated[bool, Query(description="draw the detection box on the frame")] = False,
           _principal: Principal = Reader) -> Response:
     path, (x1, y1, x2, y2) = evidence(request.app.state.store, defect_id)

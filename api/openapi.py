@@ -3,7 +3,7 @@ the GIS clients that read it expect; FastAPI writes 3.1.
 
 The differences FastAPI's output touches are few: optional values (`anyOf [..., {type: null}]`
 becomes `nullable`), and the 422 validation responses, which this API answers as 400 with the OGC
-exception body instead.
+exception body instead: every operation with parameters documents that 400.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+
+from roadscan.api.ogc.errors import ExceptionBody
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -49,10 +51,18 @@ def openapi_30(app: FastAPI) -> dict[str, Any]:
         from fastapi.openapi.utils import get_openapi
 
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ExceptionBody", ExceptionBody.model_json_schema())
+        refused = {"description": "bad request: the body says which parameter and why",
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExceptionBody"}}}}
         for path in doc.get("paths", {}).values():
             for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
-        schemas = doc.get("components", {}).get("schemas", {})
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    responses.setdefault("400", refused)  # any parameter may be malformed
+                if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                    responses.setdefault("404", {**refused, "description": "no such resource"})
         if not any("HTTPValidationError" in str(op) for p in doc.get("paths", {}).values() for op in p.values()):
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)

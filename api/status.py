@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select, update
 
 from roadscan.api.auth import AUTH_ERRORS, Crew, Principal, Reader
 from roadscan.api.images import resolve_image
+from roadscan.api.ogc.params import RowId
 from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
@@ -110,7 +111,7 @@ def _who(principal: Principal, by: str | None) -> str:
 
 
 @router.post("/defects/{defect_id}/status", summary="Set a defect's status", response_model=DefectStatus)
-def set_status(request: Request, defect_id: int, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
+def set_status(request: Request, defect_id: RowId, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     d = schema.defects
     with _store(request).engine.begin() as conn:
@@ -122,7 +123,7 @@ def set_status(request: Request, defect_id: int, body: StatusUpdate, principal: 
 
 
 @router.get("/defects/{defect_id}/history", summary="A defect's status history", response_model=DefectStatus)
-def history(request: Request, defect_id: int, _principal: Principal = Reader) -> dict[str, Any]:
+def history(request: Request, defect_id: RowId, _principal: Principal = Reader) -> dict[str, Any]:
     with _store(request).engine.connect() as conn:
         status = _status(conn, defect_id)
         return {"id": defect_id, "status": status, "history": _history(conn, defect_id)}
@@ -151,7 +152,7 @@ def _photo(request: Request, row) -> dict[str, Any]:
              response_model=Photo,
              responses={413: {"model": ExceptionBody, "description": "too large"},
                         415: {"model": ExceptionBody, "description": "not a JPEG or PNG image"}})
-async def add_photo(request: Request, defect_id: int, file: Annotated[UploadFile, File(description="JPEG or PNG")],
+async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFile, File(description="JPEG or PNG")],
                     note: Annotated[str | None, Form(max_length=2000)] = None,
                     principal: Principal = Crew) -> dict[str, Any]:
     store, limit = _store(request), request.app.state.settings.max_photo_bytes
@@ -186,7 +187,7 @@ async def add_photo(request: Request, defect_id: int, file: Annotated[UploadFile
 
 
 @router.get("/defects/{defect_id}/photos", summary="A defect's photos", response_model=list[Photo])
-def photos(request: Request, defect_id: int, _principal: Principal = Reader) -> list[dict[str, Any]]:
+def photos(request: Request, defect_id: RowId, _principal: Principal = Reader) -> list[dict[str, Any]]:
     p = schema.defect_photos
     with _store(request).engine.connect() as conn:
         _status(conn, defect_id)
@@ -196,7 +197,7 @@ def photos(request: Request, defect_id: int, _principal: Principal = Reader) -> 
 
 @router.get("/defects/{defect_id}/photos/{photo_id}", summary="One photo", name="photo",
             response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
-def photo(request: Request, defect_id: int, photo_id: int, _principal: Principal = Reader) -> FileResponse:
+def photo(request: Request, defect_id: RowId, photo_id: RowId, _principal: Principal = Reader) -> FileResponse:
     p = schema.defect_photos
     with _store(request).engine.connect() as conn:
         row = conn.execute(select(p.c.path, p.c.content_type)

@@ -24,12 +24,12 @@ import struct
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import mapbox_vector_tile
 import numpy as np
 import shapely
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from roadscan.api import auth
 from roadscan.api.ogc.errors import bad_request, not_found
 from roadscan.api.store import schema
@@ -352,7 +352,10 @@ def render_tile(store: Store, cache: TileCache, version: str, collection: str, t
             response_class=Response,
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the tile (empty when nothing is in it)"},
                        304: {"description": "not modified since the ETag sent in If-None-Match"}})
-def tile(request: Request, collection: str, z: str, x: str, y: str) -> Response:
+def tile(request: Request,
+         collection: Annotated[str, Path(description="defects or segment_condition",
+                                         json_schema_extra={"enum": list(COLLECTIONS)})],
+         z: str, x: str, y: str) -> Response:
     """Web Mercator (WebMercatorQuad) tile z/x/y of `defects` (points: id, code, name, severity, priority,
     status, first_seen, last_seen) or `segment_condition` (lines: segment_id, level, road_name, condition,
     label; whole segments below zoom 15, condition bins from zoom 15)."""

@@ -105,6 +105,7 @@ def _segments(request: Request) -> pd.DataFrame:
 
 
 def _num(value) -> Any:
+    """A cell as JSON holds it: pandas' missing markers (NaN, NA, NaT) become None."""
     return None if value is None or pd.isna(value) else (float(value) if isinstance(value, float) else value)
 
 
@@ -116,8 +117,8 @@ def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
         if isinstance(breakdown, str):
             breakdown = json.loads(breakdown)
         items.append({
-            "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": r.get("road_name"),
-            "chainage_m": _num(r.get("chainage_m")), "side": r.get("side"), "severity": int(r["severity"]),
+            "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": _num(r.get("road_name")),
+            "chainage_m": _num(r.get("chainage_m")), "side": _num(r.get("side")), "severity": int(r["severity"]),
             "priority": float(r["priority"]), "priority_breakdown": breakdown, "status": r["status"],
             "lat": float(r["lat"]), "lon": float(r["lon"]),
             "route_m": _num(r.get("route_m")), "leg_m": _num(r.get("leg_m")),

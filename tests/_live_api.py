@@ -61,8 +61,13 @@ def live_api() -> LiveAPI:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / "drive").mkdir()
     db, n_painted = _populate(folder)
+    return LiveAPI(serve_process(db, folder / "server.log"), db, n_painted)
+
+
+def serve_process(db: Path, log_path: Path) -> str:
+    """`roadscan serve --db DB` on a free port until the test process ends; returns its base URL."""
     port = _free_port()
-    log = open(folder / "server.log", "wb")
+    log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
     atexit.register(_stop, proc)
@@ -70,16 +75,15 @@ def live_api() -> LiveAPI:
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"roadscan serve exited ({proc.returncode}): {(folder / 'server.log').read_text()}")
+            raise RuntimeError(f"roadscan serve exited ({proc.returncode}): {log_path.read_text()}")
         try:
             if httpx.get(f"{url}/conformance", timeout=2).status_code == 200:
-                break
+                return url
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"roadscan serve did not answer within 60 s: {(folder / 'server.log').read_text()}")
+            raise RuntimeError(f"roadscan serve did not answer within 60 s: {log_path.read_text()}")
         time.sleep(0.2)
-    return LiveAPI(url, db, n_painted)
 
 
 def _stop(proc: subprocess.Popen) -> None:

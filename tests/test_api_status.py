@@ -186,3 +186,10 @@ def test_export_downloads_gpkg_and_csv_with_filters(crew, tmp_path):
     bad = crew.get("/collections/defects/export", params={"format": "shp"})
     assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameterValue"
     assert crew.get("/collections/defects/export", params={"class": "D99"}).status_code == 400
+
+
+def test_ids_beyond_the_stores_integer_range_are_refused_not_overflowed(crew):
+    for path in ("/defects/99999999999999999999/history", "/defects/99999999999999999999/image",
+                 "/defects/1/photos/99999999999999999999"):
+        r = crew.get(path)
+        assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue", (path, r.text)

@@ -150,3 +150,16 @@ def test_empty_list_in_every_format(client):
     assert work(client, status="dismissed", order="route").json()["items"] == []
     assert list(pd.read_csv(io.StringIO(work(client, status="dismissed", f="csv").text)).columns) == COLUMNS
     assert gpxpy.parse(work(client, status="dismissed", f="gpx").text).waypoints == []
+
+
+def test_defect_off_the_network_has_no_road_and_the_list_still_serves(tmp_path):
+    """A defect snapped to no road (no road name, no side) is listed with nulls, in every format."""
+    db = copy_live_store(tmp_path)
+    with open_store(db) as store, store.engine.begin() as conn:
+        first = conn.exec_driver_sql("SELECT min(id) FROM defects").scalar()
+        conn.exec_driver_sql("UPDATE defects SET road_name = NULL, side = NULL WHERE id = ?", (first,))
+    with serve_in_thread(create_app(db)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        listed = {it["id"]: it for it in work(c, limit=500).json()["items"]}
+        assert listed[first]["road"] is None and listed[first]["side"] is None
+        assert work(c, f="gpx").text.count("<wpt") == len(listed)
+        assert len(pd.read_csv(io.StringIO(work(c, f="csv").text))) == len(listed)

@@ -111,3 +111,13 @@ def test_area_polygon_file_selects_defects(db, tmp_path):
     with open_store(db) as store:
         inside = defects_layer(store, DefectFilter(area=read_area(tmp_path / "area.gpkg")))
     assert first.id in set(inside.id) and len(inside) < len(layer)
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "csv", "geojson"])
+def test_export_of_a_filter_that_matches_nothing_writes_empty_layers(db, tmp_path, fmt):
+    result = _run("export", "--db", db, "--format", fmt, "--out", tmp_path / "none", "--road", "no such road")
+    assert result.exit_code == 0, result.output
+    if fmt == "gpkg":
+        assert len(pyogrio.read_dataframe(tmp_path / "none.gpkg", layer="defects")) == 0
+    else:
+        assert (tmp_path / f"none_defects.{'csv' if fmt == 'csv' else 'geojson'}").is_file()

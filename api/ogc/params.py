@@ -10,14 +10,20 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from typing import Annotated
+
 import shapely
-from fastapi import Request
+from fastapi import Path as PathParam, Request
 from roadscan.api.crs import ServedCRS, axis_is_lat_first, bbox_to_crs84, parse_crs
 from roadscan.api.ogc.errors import OGCError, bad_request
 
 from roadscan.errors import ConfigError
 
 JSON, HTML = "json", "html"
+
+# Ids in paths are the store's 64-bit integer keys; a larger number is refused (400) rather than
+# overflowing the database driver.
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 def parse_bbox(text: str, crs: ServedCRS) -> shapely.Geometry:

@@ -12,7 +12,7 @@ from html import escape
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
 from roadscan.api.exports import CLASS_CODES
@@ -66,6 +66,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ExceptionBody, "descri
 router = APIRouter(responses=ERRORS)
 JSON_OR_HTML = {200: {"content": {"application/json": {}, "text/html": {}}, "description": "JSON, or HTML"}}
 
+# The enum tells clients (and API fuzzers) the collections; any other id is answered 404, as Part 1 asks.
+CollectionId = Annotated[str, Path(description="a collection id (see /collections)",
+                                   json_schema_extra={"enum": list(COLLECTIONS)})]
 FormatParam = Annotated[Literal["json", "html"] | None, Query(description="json (GeoJSON for features) or html; "
                                                                   "overrides the Accept header")]
 
@@ -89,8 +92,15 @@ def _self_links(request: Request, path: str, json_type: str = "application/json"
     return [json_link, html_link]
 
 
+def _link_header(links: list[dict[str, str]]) -> dict[str, str]:
+    """The document's links also as an RFC 8288 `Link` header, for clients that read links from headers
+    (and a HEAD request); titles stay in the body since they may hold commas."""
+    return {"Link": ", ".join(f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"' for link in links)}
+
+
 def _respond(request: Request, body: dict[str, Any], title: str, html_body: str = "",
              media_type: str = "application/json", headers: dict[str, str] | None = None) -> Response:
+    headers = {**_link_header(body.get("links", [])), **(headers or {})}
     if output_format(request) == HTML:
         return HTMLResponse(pages.page(title, body.get("links", []), html_body, body.get("description", "")),
                             headers=headers)
@@ -170,7 +180,7 @@ def collections(request: Request, f: FormatParam = None) -> Response:
 
 
 @router.get("/collections/{collectionId}", summary="One collection", responses=JSON_OR_HTML, tags=["Data"])
-def collection(request: Request, collectionId: str, f: FormatParam = None) -> Response:
+def collection(request: Request, collectionId: CollectionId, f: FormatParam = None) -> Response:
     refuse_unknown(request, {"f"})
     body = _describe(request, _collection(collectionId))
     body["links"] = _self_links(request, f"/collections/{collectionId}") + body["links"][2:]
@@ -186,7 +196,7 @@ def collection(request: Request, collectionId: str, f: FormatParam = None) -> Re
 @router.get("/collections/{collectionId}/queryables", summary="The properties a filter may test",
             tags=["Data"], responses={200: {"content": {SCHEMA_JSON: {}, "text/html": {}},
                                             "description": "a JSON Schema of the queryables"}})
-def queryables(request: Request, collectionId: str, f: FormatParam = None) -> Response:
+def queryables(request: Request, collectionId: CollectionId, f: FormatParam = None) -> Response:
     refuse_unknown(request, {"f"})
     coll = _collection(collectionId)
     path = f"/collections/{collectionId}/queryables"
@@ -219,7 +229,7 @@ def _page_url(request: Request, path: str, **changes: Any) -> str:
 @router.get("/collections/{collectionId}/items", summary="Features of a collection", tags=["Data"],
             response_class=JSONResponse,
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}, "description": "a GeoJSON FeatureCollection"}})
-def items(request: Request, collectionId: str,
+def items(request: Request, collectionId: CollectionId,
           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon,lat); "
                                                   "minx > maxx in CRS84 crosses the antimeridian",
                                             json_schema_extra={"pattern": BBOX_PATTERN})] = None,
@@ -281,7 +291,7 @@ def items(request: Request, collectionId: str,
     body = {"type": "FeatureCollection", "features": feats, "links": links,
             "timeStamp": rfc3339(datetime.now(timezone.utc)),
             "numberMatched": n_matched, "numberReturned": len(feats)}
-    headers = {"Content-Crs": f"<{out_crs.uri}>"}
+    headers = {"Content-Crs": f"<{out_crs.uri}>", **_link_header(links)}
     if fmt != HTML:
         return JSONResponse(body, media_type=GEOJSON, headers=headers)
     return HTMLResponse(pages.page(f"{coll.title}: {n_matched} features", links,
@@ -314,7 +324,7 @@ def _short_geometry(geometry: dict[str, Any] | None) -> str:
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", tags=["Data"],
             response_class=JSONResponse,
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}, "description": "a GeoJSON Feature"}})
-def item(request: Request, collectionId: str, featureId: str,
+def item(request: Request, collectionId: CollectionId, featureId: str,
          crs: Annotated[str | None, Query(description="CRS URI of the geometry returned",
                                           json_schema_extra={"enum": list(SUPPORTED)})] = None,
          f: FormatParam = None) -> Response:
@@ -338,7 +348,7 @@ def item(request: Request, collectionId: str, featureId: str,
         _link(f"{_base(request)}/collections/{collectionId}", "collection", "application/json", coll.title)]
     for link in feat["links"][:2]:
         link["href"] = _page_url(request, path, f="html" if link["type"] == "text/html" else "json")
-    headers = {"Content-Crs": f"<{out_crs.uri}>"}
+    headers = {"Content-Crs": f"<{out_crs.uri}>", **_link_header(feat["links"])}
     if output_format(request) != HTML:
         return JSONResponse(feat, media_type=GEOJSON, headers=headers)
     rows = [{"property": k, "value": v} for k, v in feat["properties"].items()]
