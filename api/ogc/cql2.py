@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import cql2 as cql2_parser
