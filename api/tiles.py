@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import struct
 import threading
 from collections import OrderedDict
@@ -34,6 +33,7 @@ from roadscan.api import auth
 from roadscan.api.ogc.errors import bad_request, not_found
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.version import data_version
 from sqlalchemy import String, cast, func, select
 
 EXTENT = 4096  # tile units per side
@@ -105,36 +105,6 @@ def to_tile_units(tile: TileAddress, mx: np.ndarray, my: np.ndarray) -> tuple[np
     minx, _, _, maxy = tile.bounds_m()
     scale = EXTENT / tile.size_m
     return (mx - minx) * scale, (maxy - my) * scale
-
-
-# -- the store's data version --------------------------------------------------------------------------
-
-
-def data_version(store: Store) -> str:
-    """Changes whenever the data a tile is made from may have changed.
-
-    The highest ids of the status history, surveys, defects and condition rows (a status change
-    appends history; a survey adds a survey and recomputes the rest): primary-key lookups, no scans.
-    SQLite adds the size and modification time of the database file and its write-ahead log (a stat),
-    which catches any other change; other databases add the row counts of the two tables.
-    """
-    d, c = schema.defects, schema.segment_condition
-    with store.engine.connect() as conn:
-        highest = [select(func.max(t.c.id)).scalar_subquery() for t in (schema.defect_history, schema.surveys, d, c)]
-        parts = [repr(tuple(conn.execute(select(*highest)).one()))]
-        url = store.engine.url
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-                and not url.database.startswith("file:"):
-            for suffix in ("", "-wal"):
-                try:
-                    st = os.stat(url.database + suffix)
-                    parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-                except FileNotFoundError:
-                    parts.append("-")
-        else:
-            parts.append(repr(tuple(conn.execute(select(select(func.count()).select_from(d).scalar_subquery(),
-                                                        select(func.count()).select_from(c).scalar_subquery())).one())))
-    return "|".join(parts)
 
 
 # -- layers --------------------------------------------------------------------------------------------

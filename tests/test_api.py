@@ -294,6 +294,21 @@ def test_an_empty_store_serves_empty_collections(tmp_path):
         assert httpx.get(f"{url}/collections/defects/items/1").status_code == 404
 
 
+
+def test_collection_extent_is_cached_until_the_store_changes(tmp_path):
+    from _api_copy import copy_live_store
+
+    db = copy_live_store(tmp_path)
+    with serve_in_thread(create_app(db)) as url:
+        def bbox():
+            return httpx.get(f"{url}/collections/defects").json()["extent"]["spatial"]["bbox"][0]
+
+        before = bbox()
+        assert bbox() == before
+        with open_store(db) as store, store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE defects SET lon = lon + 0.5 WHERE id = (SELECT min(id) FROM defects)")
+        assert bbox()[2] == pytest.approx(before[2] + 0.5, abs=0.01)  # 250 m of drive: far under 0.01 degrees
+
 def test_the_api_runs_without_the_detector_stack():
     """A GIS server has no torch: the app, its routes and the serve command must not import it."""
     code = ("import sys, roadscan.api.app, roadscan.cli; roadscan.api.app.create_app; "

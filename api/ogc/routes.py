@@ -29,6 +29,7 @@ from roadscan.api.ogc.params import (
     refuse_unknown,
 )
 from roadscan.api.store.schema import DEFECT_STATUSES
+from roadscan.api.store.version import data_version
 
 from roadscan.errors import ConfigError
 
@@ -150,13 +151,27 @@ def conformance(request: Request, f: FormatParam = None) -> Response:
                     pages.table([{"class": c} for c in CONFORMANCE], ["class"]))
 
 
+def _extent(request: Request, collection: Collection) -> dict[str, Any]:
+    """The collection's extent, recomputed only when the store's data changed: over a million
+    defects it is a scan (about 0.3 s) that every /collections request would otherwise repeat."""
+    state = request.app.state
+    if not hasattr(state, "extents"):
+        state.extents = {}
+    store, cache = state.store, state.extents
+    version = data_version(store)
+    hit = cache.get(collection.id)
+    if hit is None or hit[0] != version:
+        hit = cache[collection.id] = (version, collection.extent(store))
+    return hit[1]
+
+
 def _describe(request: Request, collection: Collection) -> dict[str, Any]:
     base, store = _base(request), request.app.state.store
     url = f"{base}/collections/{collection.id}"
     return {
         "id": collection.id, "title": collection.title, "description": collection.description,
         "itemType": "feature",
-        "extent": collection.extent(store),
+        "extent": _extent(request, collection),
         "crs": list(SUPPORTED), "storageCrs": CRS84,
         "links": [
             _link(url, "self", "application/json", collection.title),
