@@ -27,19 +27,22 @@ class Settings:
     public_reads: bool = True  # False: every request needs an API key (viewer or higher)
     max_photo_bytes: int = MAX_PHOTO_BYTES
     districts: dict[str, Any] = field(default_factory=dict)  # name -> EPSG:4326 polygon, for work lists
+    photo_masker: status.PhotoMasker | None = None  # None: photo uploads are refused (503)
 
 
 def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: str | Path | None = None,
-               max_photo_bytes: int = MAX_PHOTO_BYTES) -> FastAPI:
+               max_photo_bytes: int = MAX_PHOTO_BYTES, photo_masker: status.PhotoMasker | None = None) -> FastAPI:
     """The API over a store: an open `Store`, or a SQLite file / database URL to open (and close).
 
     A file path must already exist: serving a store that was never processed would silently create
     an empty one. Reads are open to anyone unless `public_reads` is False; writes always need a crew
     or admin API key (`roadscan keys create`). `districts` is a polygon file with a `name` column
-    whose names work lists accept as `district=`.
+    whose names work lists accept as `district=`. `photo_masker` masks faces and number plates in
+    uploaded photos (`roadscan serve` passes the detector's); without one, uploads are refused.
     """
     settings = Settings(public_reads=public_reads, max_photo_bytes=max_photo_bytes,
-                        districts=worklists.read_districts(districts) if districts is not None else {})
+                        districts=worklists.read_districts(districts) if districts is not None else {},
+                        photo_masker=photo_masker)
     if isinstance(db, Store):
         store, owned = db, False
     else:

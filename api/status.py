@@ -3,16 +3,23 @@ who and when kept in its history; photos of a defect (e.g. after the repair).
 
 A later survey that sees a "fixed" defect again reopens it and says so in the history
 (api/store/defects.py), so a status set here sticks until the road says otherwise.
+
+A photo is stored only as masked by the app's photo masker (faces and number plates filled, metadata
+dropped); a server without one refuses uploads. Photos stored before that (their `anonymised` is NULL)
+are not served until `roadscan anonymise` has masked them, as with survey frames (api/images.py).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
@@ -27,6 +34,30 @@ from roadscan.api.store.database import Store
 
 SETTABLE = ("open", "scheduled", "fixed", "dismissed")  # "not re-observed" is the surveys' to set
 PHOTO_TYPES = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
+
+
+class MaskedImage(Protocol):
+    """What a photo masker returns: the masked image, encoded, and what was masked in it."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def faces(self) -> int: ...
+
+    @property
+    def plates(self) -> int: ...
+
+    @property
+    def mode(self) -> str: ...
+
+
+# Encoded JPEG/PNG in, masked image out; raises ValueError for bytes it cannot read. The detector's
+# PhotoMasker is one; the API knows only this much of it, so it runs without the detector stack.
+PhotoMasker = Callable[[bytes], MaskedImage]
+
+NO_MASKER = ("this server cannot anonymise photos (mask faces and number plates), so it does not accept them; "
+             "install roadscan with the detect extra (pip install 'roadscan[detect]') and serve with `roadscan serve`")
 
 router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
                                                     404: {"model": ExceptionBody, "description": "no such defect"}})
@@ -129,6 +160,13 @@ def history(request: Request, defect_id: RowId, _principal: Principal = Reader) 
         return {"id": defect_id, "status": status, "history": _history(conn, defect_id)}
 
 
+class Anonymisation(BaseModel):
+    mode: str = Field(description="how the photo was masked: detect (faces and number plates found anywhere)")
+    faces: int = Field(description="faces masked")
+    plates: int = Field(description="number plates masked")
+    at: datetime
+
+
 class Photo(BaseModel):
     id: int
     defect_id: int
@@ -139,19 +177,47 @@ class Photo(BaseModel):
     note: str | None
     by: str
     at: datetime
+    anonymised: Anonymisation | None = Field(description="null: stored before photos were anonymised; "
+                                                         "not served until `roadscan anonymise` has run")
     href: str
 
 
 def _photo(request: Request, row) -> dict[str, Any]:
-    out = {k: row[k] for k in Photo.model_fields if k != "href"}
+    out = {k: row[k] for k in Photo.model_fields if k not in ("href", "anonymised")}
+    out["anonymised"] = json.loads(row["anonymised"]) if row["anonymised"] else None
     out["href"] = str(request.url_for("photo", defect_id=row["defect_id"], photo_id=row["id"]))
     return out
 
 
+def _sniff(data: bytes) -> tuple[str | None, int, int]:
+    """(format, width, height) of an image as its content says, not its name or declared type."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind, (width, height) = image.format, image.size
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None, 0, 0
+    return kind, width, height
+
+
+async def _masked(request: Request, data: bytes) -> MaskedImage:
+    """The upload with faces and plates masked, off the event loop (it takes a while on a large photo)."""
+    masker: PhotoMasker | None = request.app.state.settings.photo_masker
+    if masker is None:
+        raise OGCError(503, "ServiceUnavailable", NO_MASKER)
+    try:
+        return await run_in_threadpool(masker, data)
+    except ValueError as exc:
+        raise OGCError(415, "UnsupportedMediaType", str(exc)) from None
+
+
 @router.post("/defects/{defect_id}/photos", summary="Add a photo (JPEG or PNG) to a defect", status_code=201,
-             response_model=Photo,
+             response_model=Photo, description="Faces and number plates are masked and the photo's metadata "
+                                               "(EXIF: place, camera) dropped before it is stored; the original "
+                                               "is kept nowhere.",
              responses={413: {"model": ExceptionBody, "description": "too large"},
-                        415: {"model": ExceptionBody, "description": "not a JPEG or PNG image"}})
+                        415: {"model": ExceptionBody, "description": "not a JPEG or PNG image"},
+                        503: {"model": ExceptionBody, "description": "this server cannot anonymise photos"}})
 async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFile, File(description="JPEG or PNG")],
                     note: Annotated[str | None, Form(max_length=2000)] = None,
                     principal: Principal = Crew) -> dict[str, Any]:
@@ -161,24 +227,23 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise OGCError(413, "PayloadTooLarge", _too_large(limit))
-    try:  # the content decides, not the file name or the declared type
-        with Image.open(io.BytesIO(data)) as image:
-            kind, (width, height) = image.format, image.size
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        kind = None
-    if kind not in PHOTO_TYPES:
+    if _sniff(data)[0] not in PHOTO_TYPES:
         raise OGCError(415, "UnsupportedMediaType", "the upload is not a JPEG or PNG image")
+    masked = await _masked(request, data)
+    kind, width, height = _sniff(masked.data)
     content_type, suffix = PHOTO_TYPES[kind]
+    anonymised = dict(mode=masked.mode, faces=masked.faces, plates=masked.plates,
+                      at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     relative = f"photos/defect-{defect_id}-{uuid.uuid4().hex}{suffix}"
     path = store.images_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    path.write_bytes(masked.data)
     try:
         with store.engine.begin() as conn:
             photo_id = conn.execute(schema.defect_photos.insert().values(
-                defect_id=defect_id, path=relative, content_type=content_type, bytes=len(data), width=width,
-                height=height, note=note, by=principal.name, at=datetime.now(timezone.utc))).inserted_primary_key[0]
+                defect_id=defect_id, path=relative, content_type=content_type, bytes=len(masked.data), width=width,
+                height=height, note=note, by=principal.name, at=datetime.now(timezone.utc),
+                anonymised=json.dumps(anonymised))).inserted_primary_key[0]
             row = conn.execute(select(schema.defect_photos).where(schema.defect_photos.c.id == photo_id)).mappings().one()
     except Exception:
         path.unlink(missing_ok=True)  # nothing half-written stays
@@ -200,8 +265,11 @@ def photos(request: Request, defect_id: RowId, _principal: Principal = Reader) -
 def photo(request: Request, defect_id: RowId, photo_id: RowId, _principal: Principal = Reader) -> FileResponse:
     p = schema.defect_photos
     with _store(request).engine.connect() as conn:
-        row = conn.execute(select(p.c.path, p.c.content_type)
+        row = conn.execute(select(p.c.path, p.c.content_type, p.c.anonymised)
                            .where(p.c.id == photo_id, p.c.defect_id == defect_id)).first()
     if row is None:
         raise not_found(f"defect {defect_id} has no photo {photo_id}")
+    if row.anonymised is None:
+        raise not_found(f"defect {defect_id}'s photo {photo_id} is not anonymised yet: "
+                        "run `roadscan anonymise` on the store")
     return FileResponse(resolve_image(_store(request), row.path), media_type=row.content_type)

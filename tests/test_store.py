@@ -152,7 +152,7 @@ def test_schema_1_store_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     _make_v1_store(path)
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 3
+        assert schema_version(store) == SCHEMA_VERSION == 4
         staged = staged_with_image(store)
         sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged)
         with store.engine.connect() as conn:
@@ -171,13 +171,37 @@ def test_schema_2_store_is_migrated_in_place(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.executescript((Path(__file__).parent / "fixtures" / "schema_v2.sql").read_text())
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 3
+        assert schema_version(store) == SCHEMA_VERSION == 4
         with store.engine.connect() as conn:
             tables = {r[0] for r in conn.execute(text("select name from sqlite_master where type='table'"))}
             key_cols = {r[1] for r in conn.execute(text("pragma table_info(api_keys)"))}
             photo_cols = {r[1] for r in conn.execute(text("pragma table_info(defect_photos)"))}
         assert {"api_keys", "defect_photos", "defects", "defect_history"} <= tables
         assert {"name", "role", "key_hash", "revoked_at"} <= key_cols
-        assert {"defect_id", "path", "content_type", "by", "at"} <= photo_cols
+        assert {"defect_id", "path", "content_type", "by", "at", "anonymised"} <= photo_cols
         sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged_with_image(store))
         assert sid == 1
+
+
+def test_schema_3_store_is_migrated_in_place(tmp_path):
+    """Schema 4 records each photo's anonymisation; a schema 3 store's photos gain the column as NULL
+    (stored before anonymisation, so not served until `roadscan anonymise` masks them)."""
+    import sqlite3
+
+    path = tmp_path / "v3.db"
+    at = T0.isoformat(timespec="microseconds")
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "fixtures" / "schema_v3.sql").read_text())
+        conn.execute("insert into defects (id, code, name, family, lat, lon, on_network, n_obs, n_surveys, "
+                     "max_confidence, mean_confidence, severity, severity_reason, priority, priority_breakdown, "
+                     "status, first_seen, last_seen, updated_at) values (1, 'D40', 'pothole', 'pothole', 60.1, "
+                     "24.9, 1, 1, 1, 0.8, 0.8, 3, '', 50, '{}', 'open', ?, ?, ?)", (at, at, at))
+        conn.execute("insert into defect_photos (id, defect_id, path, content_type, bytes, width, height, note, "
+                     "\"by\", at) values (1, 1, 'photos/p.jpg', 'image/jpeg', 1234, 64, 48, 'after', 'crew', ?)", (at,))
+    with open_store(path) as store:
+        assert schema_version(store) == SCHEMA_VERSION == 4
+        with store.engine.connect() as conn:
+            row = conn.execute(text("select * from defect_photos")).mappings().one()
+    assert row["anonymised"] is None
+    assert {k: row[k] for k in ("defect_id", "path", "bytes", "width", "height", "note", "by", "at")} == dict(
+        defect_id=1, path="photos/p.jpg", bytes=1234, width=64, height=48, note="after", by="crew", at=at)

@@ -35,8 +35,15 @@ def _v2_to_v3(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.api_keys, schema.defect_photos])
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Photos record their anonymisation; those already stored have none (NULL) until `roadscan anonymise`."""
+    # A store migrated from schema 2 in this same run got the table in its current shape from _v2_to_v3.
+    if "anonymised" not in {c["name"] for c in inspect(conn).get_columns("defect_photos")}:
+        conn.exec_driver_sql("ALTER TABLE defect_photos ADD COLUMN anonymised TEXT")
+
+
 # Migrations from version N to N+1, run in one transaction each.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 class Store:

@@ -12,8 +12,8 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
-# 3: API keys, defect photos
+SCHEMA_VERSION = 4  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
+# 3: API keys, defect photos; 4: photos record their anonymisation
 
 metadata = MetaData()
 
@@ -232,6 +232,9 @@ defect_photos = Table(
     Column("note", Text),
     Column("by", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    # Since schema 4: JSON (mode, faces, plates, at) of the masking the stored file had; NULL: stored
+    # before photos were anonymised, so not served until `roadscan anonymise` has masked it.
+    Column("anonymised", Text),
 )
 
 Index("ix_frames_survey", frames.c.survey_id)
