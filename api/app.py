@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 
 from roadscan.api import auth, downloads, images, map_page, status, tiles, worklists
 from roadscan.api.ogc import errors, routes
-from roadscan.api.openapi import openapi_30
+from roadscan.api.openapi import install_docs, openapi_30
 from roadscan.api.store.database import Store, open_store
 from roadscan.errors import StoreError
 
@@ -56,7 +56,7 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
         if owned:
             store.close()
 
-    app = FastAPI(title="roadscan", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="roadscan", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Road defects, road segment condition and surveys as OGC API Features "
                               "(Part 1 Core, GeoJSON, HTML; Part 2 CRS; Part 3 CQL2 filtering).")
     app.state.store = store
@@ -73,6 +73,7 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
     app.include_router(map_page.router)
     app.add_middleware(status.UploadLimit, limit=settings.max_photo_bytes)
     app.openapi = lambda: openapi_30(app)  # OpenAPI 3.0, as OGC API Features clients expect
+    install_docs(app)
     return app
 
 

@@ -70,3 +70,20 @@ def openapi_30(app: FastAPI) -> dict[str, Any]:
         doc["openapi"] = OPENAPI_VERSION
         app.openapi_schema = doc
     return app.openapi_schema
+
+
+SWAGGER_UI = "/map/static/vendor/swagger-ui"  # vendored (api/static/vendor/README.md): no CDN
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI over the API definition, its scripts served by this server, not a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API documentation",
+                                   swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no call to swagger.io

@@ -17,8 +17,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 
 
-def test_map_page_loads_only_from_this_server(client):
-    r = client.get("/map")
+@pytest.mark.parametrize("page", ["/map", "/docs"])
+def test_map_and_api_docs_pages_load_only_from_this_server(client, page):
+    r = client.get(page)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     urls = re.findall(r'(?:src|href)="([^"#]+)"', r.text)
     assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
@@ -26,8 +27,11 @@ def test_map_page_loads_only_from_this_server(client):
         asset = client.get(u)
         assert asset.status_code == 200, u
         assert b"https://unpkg" not in asset.content and b"cdn.jsdelivr" not in asset.content
-    js = client.get("/map/static/vendor/maplibre-gl.js")
+    script = {"/map": "/map/static/vendor/maplibre-gl.js", "/docs": "/map/static/vendor/swagger-ui/swagger-ui-bundle.js"}
+    js = client.get(script[page])
     assert "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+    if page == "/docs":  # Swagger UI would otherwise send the API definition to validator.swagger.io
+        assert '"validatorUrl": null' in r.text
 
 
 def test_map_static_refuses_paths_outside_its_folder(client):
