@@ -70,3 +70,19 @@ def test_gdal_reads_segment_condition_lines(source, api):
     frame = pyogrio.read_dataframe(source, layer="segment_condition")
     assert len(frame) == expected > 0
     assert set(frame.geom_type) == {"LineString"} and "condition_label" in frame.columns
+
+
+@pytest.mark.parametrize("epsg", [25832, 3067])
+def test_gdal_reads_defects_in_another_crs(source, api, served, epsg):
+    """GDAL asks for the CRS (Part 2 `crs=`); the points match our CRS84 ones transformed here.
+
+    (EPSG:4326 is the default read above: GDAL reads it as CRS84, in GIS axis order.)"""
+    frame = pyogrio.read_dataframe(source, layer="defects", fid_as_index=True, CRS=f"EPSG:{epsg}")
+    assert len(frame) == api.n_painted and frame.crs.to_epsg() == epsg
+    expected = pyogrio.read_dataframe(source, layer="defects", fid_as_index=True).to_crs(epsg)
+    tolerance = 0.01  # metres
+    for fid, row in frame.iterrows():
+        want = expected.geometry.loc[fid]
+        assert row.geometry.x == pytest.approx(want.x, abs=tolerance)
+        assert row.geometry.y == pytest.approx(want.y, abs=tolerance)
+        assert row["name"] == served[int(fid)]["properties"]["name"]
