@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
 from roadscan.api.ogc.params import parse_bbox
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store, open_store
+from roadscan import serve_process
 from sqlalchemy import func, select
 
 WEST, EAST, SOUTH, NORTH = 10.2, 10.6, 55.3, 55.5
@@ -236,31 +236,12 @@ SCENARIOS: list[Scenario] = [
 # -- timing --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(db: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    log = open(Path(tempfile.gettempdir()) / "roadscan-bench-api-server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"roadscan serve exited ({proc.returncode}); see {log.name}")
-        try:
-            if httpx.get(f"{url}/conformance", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise SystemExit("roadscan serve did not answer within 120 s")
-        time.sleep(0.2)
+    try:
+        return serve_process.start_server(db, Path(tempfile.gettempdir()) / "roadscan-bench-api-server.log",
+                                          timeout=120)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _stats(latencies: list[float], wall: float) -> dict[str, float]:
@@ -353,8 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         print("\nx direct: HTTP p50 / direct-SQL p50 (same clauses, COUNT + page); "
               "the rest is GeoJSON, CRS and HTTP.")
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        serve_process.stop_server(proc)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from roadscan import serve_process
 from roadscan.api.store.database import open_store
 from roadscan.api.tiles import (
     BUFFER,
@@ -152,8 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         assert all(v[2] == 304 for v in codes.values()), "expected 304 for every tile"
         rows.append(("HTTP If-None-Match (304)", not_modified, ""))
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        serve_process.stop_server(proc)
 
     print(f"\n{'z14 defect tiles over ' + format(args.defects, ','):40} {'tiles/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'p50 x SQL':>10}")

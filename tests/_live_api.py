@@ -10,11 +10,8 @@ test_api.py and test_api_gdal.py; the server stops and the folder goes when the 
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import httpx
+from roadscan.serve_process import start_server, stop_server
 
 
 @dataclass(frozen=True)
@@ -32,12 +29,6 @@ class LiveAPI:
     url: str  # base URL, no trailing slash
     db: Path
     n_painted: int  # defects painted into the sample drive
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _populate(folder: Path) -> tuple[Path, int]:
@@ -66,32 +57,9 @@ def live_api() -> LiveAPI:
 
 def serve_process(db: Path, log_path: Path) -> str:
     """`roadscan serve --db DB` on a free port until the test process ends; returns its base URL."""
-    port = _free_port()
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
-    atexit.register(_stop, proc)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"roadscan serve exited ({proc.returncode}): {log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/conformance", timeout=2).status_code == 200:
-                return url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"roadscan serve did not answer within 60 s: {log_path.read_text()}")
-        time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    proc, url = start_server(db, log_path)
+    atexit.register(stop_server, proc)
+    return url
 
 
 @contextmanager
