@@ -12,6 +12,8 @@ Paths:
   (b)  ONNX Runtime, dynamic-input export (what `roadscan export` writes), batches of `--batch`
   (b1) ONNX Runtime, static export with a fixed batch of `--batch`
   (b2) ONNX Runtime, dynamic export, one frame per call
+  (v)  as (b), the network run by OpenVINO instead of ONNX Runtime (only when `openvino` is installed:
+       the issue asked for an OpenVINO backend if it measures faster; it is not a dependency)
   (d)  decoding alone, the floor under (c)
   (c)  end to end: PyAV decoding of the video + (b), frames streamed in batches
   (c1) end to end: as (c), decoding in a background thread so that it overlaps inference
@@ -104,6 +106,21 @@ def prefetched(frames, depth: int = 16):
         yield item
 
 
+class OpenVinoSession:
+    """Answers ONNX Runtime's `session.run` with OpenVINO, so that (v) shares (b)'s pre- and
+    post-processing and only the runtime differs."""
+
+    def __init__(self, onnx_path: Path, threads: int):
+        import openvino as ov
+
+        self.model = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                                     "PERFORMANCE_HINT": "LATENCY"})
+        self.request = self.model.create_infer_request()
+
+    def run(self, _outputs, feeds: dict) -> list[np.ndarray]:
+        return [self.request.infer({0: next(iter(feeds.values()))})[self.model.outputs[0]]]
+
+
 def stream(detector, frames, batch: int) -> int:
     from roadscan.detector.backends import batched
 
@@ -170,7 +187,15 @@ def main(argv: list[str] | None = None) -> None:
             "c1": ("decode thread + ONNX Runtime (end to end)", lambda: stream(ox, prefetched(decode()), args.batch)),
             "c0": ("decode + ultralytics (end to end)", lambda: stream(pt, decode(), args.batch)),
         }
-        for detector in (pt, pt1, ox, ox_static, ox1):  # warm-up: first-call allocations and graph optimisation
+        detectors = [pt, pt1, ox, ox_static, ox1]
+        try:
+            ov = OnnxDetector(dynamic, batch=args.batch, threads=args.threads, **common)
+            ov._session = OpenVinoSession(dynamic, args.threads)
+            paths["v"] = ("OpenVINO runtime, dynamic export", lambda: len(ov.predict(frames)))
+            detectors.append(ov)
+        except ImportError:
+            print("openvino is not installed: path (v) skipped (pip install openvino to compare)")
+        for detector in detectors:  # warm-up: first-call allocations and graph optimisation
             detector.predict(frames[: args.batch])
         times: dict[str, list[float]] = {k: [] for k in paths}
         for _ in range(args.rounds):
