@@ -155,9 +155,29 @@ def export_cmd(
                   f"in {time.perf_counter() - started:.1f} s")
 
 
+def learning_curve_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Training run folders (or their results.csv), oldest first.",
+                                               metavar="RUN...")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for training_curve.csv and learning_curve.png.")] = Path("runs/evaluate"),
+) -> None:
+    """Lay training runs that continue one another end to end: one CSV and one plot of validation mAP."""
+    from roadscan.detector.learning_curve import MAP50, plot, read_runs
+
+    curve = read_runs(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(out / "training_curve.csv", index=False)
+    png = plot(curve, out / "learning_curve.png")
+    last = curve.iloc[-1]
+    best = curve.loc[curve[MAP50].idxmax()]
+    console.print(f"{len(curve)} epochs over {curve['run'].nunique()} runs, {last['hours']:.1f} h; best mAP50 "
+                  f"{best[MAP50]:.3f} at epoch {int(best['total_epoch'])} ({best['run']}); last {last[MAP50]:.3f}")
+    console.print(f"[bold green]Written[/]: {out / 'training_curve.csv'}, {png}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the detector commands to the main `roadscan` command."""
     app.add_typer(dataset_app, name="dataset")
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.command("export-model")(export_cmd)
+    app.command("learning-curve")(learning_curve_cmd)
