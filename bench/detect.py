@@ -12,8 +12,10 @@ Paths:
   (b)  ONNX Runtime, dynamic-input export (what `roadscan export` writes), batches of `--batch`
   (b1) ONNX Runtime, static export with a fixed batch of `--batch`
   (b2) ONNX Runtime, dynamic export, one frame per call
-  (v)  as (b), the network run by OpenVINO instead of ONNX Runtime (only when `openvino` is installed:
-       the issue asked for an OpenVINO backend if it measures faster; it is not a dependency)
+  (v)  as (b), the network run by OpenVINO at FP32 instead of ONNX Runtime (only when `openvino` is
+       installed: the issue asked for an OpenVINO backend if it measures faster; it is not a dependency)
+  (v16) as (v) with OpenVINO's own default precision, which is bfloat16 on CPUs that have it: faster,
+       but its outputs differ from FP32 (boxes by a few pixels), so its accuracy must be measured apart
   (d)  decoding alone, the floor under (c)
   (c)  end to end: PyAV decoding of the video + (b), frames streamed in batches
   (c1) end to end: as (c), decoding in a background thread so that it overlaps inference
@@ -110,11 +112,14 @@ class OpenVinoSession:
     """Answers ONNX Runtime's `session.run` with OpenVINO, so that (v) shares (b)'s pre- and
     post-processing and only the runtime differs."""
 
-    def __init__(self, onnx_path: Path, threads: int):
+    def __init__(self, onnx_path: Path, threads: int, precision: str | None = "f32"):
         import openvino as ov
 
-        self.model = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                     "PERFORMANCE_HINT": "LATENCY"})
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        if precision:
+            config["INFERENCE_PRECISION_HINT"] = precision
+        self.model = ov.Core().compile_model(str(onnx_path), "CPU", config)
+        self.precision = str(self.model.get_property("INFERENCE_PRECISION_HINT"))
         self.request = self.model.create_infer_request()
 
     def run(self, _outputs, feeds: dict) -> list[np.ndarray]:
@@ -191,8 +196,11 @@ def main(argv: list[str] | None = None) -> None:
         try:
             ov = OnnxDetector(dynamic, batch=args.batch, threads=args.threads, **common)
             ov._session = OpenVinoSession(dynamic, args.threads)
-            paths["v"] = ("OpenVINO runtime, dynamic export", lambda: len(ov.predict(frames)))
-            detectors.append(ov)
+            ov16 = OnnxDetector(dynamic, batch=args.batch, threads=args.threads, **common)
+            ov16._session = OpenVinoSession(dynamic, args.threads, precision=None)
+            paths["v"] = ("OpenVINO runtime, FP32", lambda: len(ov.predict(frames)))
+            paths["v16"] = (f"OpenVINO runtime, its default ({ov16._session.precision})", lambda: len(ov16.predict(frames)))
+            detectors += [ov, ov16]
         except ImportError:
             print("openvino is not installed: path (v) skipped (pip install openvino to compare)")
         for detector in detectors:  # warm-up: first-call allocations and graph optimisation

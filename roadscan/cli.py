@@ -159,6 +159,11 @@ def defects(db: DbOption = None, codes: ClassOption = None, statuses: StatusOpti
     print_defects(layer, limit, title=f"{len(layer)} defects in {where}, highest priority first")
 
 
+def _text(value, missing: str) -> str:
+    """A text cell; pandas marks a missing one NaN (truthy), not None."""
+    return value if isinstance(value, str) and value else missing
+
+
 def print_defects(layer, limit: int, title: str) -> None:
     table = Table(title=title)
     for col in ("id", "priority", "severity", "class", "road", "chainage", "side", "size", "seen", "status", "lat, lon"):
@@ -167,8 +172,8 @@ def print_defects(layer, limit: int, title: str) -> None:
         size = f"{r.area_m2:.2f} m²" if r.code in ("D40", "D20") and r.area_m2 == r.area_m2 else \
             (f"{max(r.width_m or 0, r.length_m if r.length_m == r.length_m else 0):.1f} m")
         chain = f"{r.chainage_m:.0f} m" if r.chainage_m == r.chainage_m and r.chainage_m is not None else "-"
-        table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, r.road_name or "(off network)"
-                      if r.on_network else "(off network)", chain, r.side or "-", size,
+        road = _text(r.road_name, "(unnamed road)") if r.on_network else "(off network)"
+        table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, road, chain, _text(r.side, "-"), size,
                       f"{r.n_obs}× / {r.n_surveys} surveys", r.status, f"{r.lat:.6f}, {r.lon:.6f}")
     console.print(table)
     if len(layer) > limit:

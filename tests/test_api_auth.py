@@ -150,28 +150,11 @@ def test_keys_commands(db):
 
 def test_serve_private_reads(db, keys, tmp_path):
     """`roadscan serve --private-reads`: the command line's switch reaches the app."""
-    import subprocess
-    import sys
-    import time
+    from roadscan.serve_process import start_server, stop_server
 
-    from _live_api import _free_port, _stop
-
-    port = _free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port),
-                             "--private-reads"], stdout=log, stderr=subprocess.STDOUT)
+    proc, url = start_server(db, tmp_path / "serve.log", "--private-reads")
     try:
-        url, deadline = f"http://127.0.0.1:{port}/worklists", time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                r = httpx.get(url, timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "roadscan serve did not answer"
-                time.sleep(0.2)
-        assert r.status_code == 401
-        assert httpx.get(url, headers={"X-API-Key": keys["viewer"]}, timeout=10).status_code == 200
+        assert httpx.get(f"{url}/worklists", timeout=10).status_code == 401
+        assert httpx.get(f"{url}/worklists", headers={"X-API-Key": keys["viewer"]}, timeout=10).status_code == 200
     finally:
-        _stop(proc)
-        log.close()
+        stop_server(proc)

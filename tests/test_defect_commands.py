@@ -121,3 +121,16 @@ def test_export_of_a_filter_that_matches_nothing_writes_empty_layers(db, tmp_pat
         assert len(pyogrio.read_dataframe(tmp_path / "none.gpkg", layer="defects")) == 0
     else:
         assert (tmp_path / f"none_defects.{'csv' if fmt == 'csv' else 'geojson'}").is_file()
+
+
+def test_defects_on_unnamed_roads_are_listed(db, tmp_path):
+    """A defect on a road without a name (pandas reads the NULL as NaN) prints as an unnamed road."""
+    import shutil
+
+    copy = tmp_path / "unnamed.db"
+    shutil.copy(db, copy)
+    with open_store(copy) as store, store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE defects SET road_name = NULL, side = NULL")
+    result = _run("defects", "--db", copy)
+    assert result.exit_code == 0, result.output
+    assert "(unnamed road)" in result.output
