@@ -7,9 +7,7 @@ check that RDD2022 road frames keep the pixels under their labelled damage.
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from PIL import Image
 from roadscan.detector.anonymise import (HORIZON_FILL, MODES, Anonymiser, PhotoMasker, Region, fill_regions,
                                          pad_box)
 
+from _bench import load_bench
 from _photos import decode, encode, is_flat, plate_scene
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +26,7 @@ RDD = ROOT.parent / "shared" / "data" / "rdd2022_china_motorbike"
 
 
 def _bench():
-    if "roadscan_bench_privacy" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("roadscan_bench_privacy", ROOT / "bench" / "privacy.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["roadscan_bench_privacy"]
+    return load_bench("privacy")
 
 
 @pytest.fixture(scope="module")
