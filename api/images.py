@@ -21,8 +21,8 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
-from roadscan.api.ogc.params import RowId
 from roadscan.api.ogc.errors import ExceptionBody, not_found
+from roadscan.api.ogc.params import RowId
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
 
@@ -34,9 +34,8 @@ def resolve_image(store: Store, relative: str | None) -> Path:
     """The file a stored relative path names, if it lies inside the image folder and exists; else 404."""
     if not relative:
         raise not_found("no image stored")
-    root = store.images_dir.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = store.image_file(relative)
+    if path is None:
         raise not_found("the image is not in the store's image folder")
     return path
 

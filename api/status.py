@@ -27,8 +27,8 @@ from sqlalchemy import Connection, select, update
 
 from roadscan.api.auth import AUTH_ERRORS, Crew, Principal, Reader
 from roadscan.api.images import resolve_image
-from roadscan.api.ogc.params import RowId
 from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
+from roadscan.api.ogc.params import RowId
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
 
@@ -232,8 +232,8 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
     masked = await _masked(request, data)
     kind, width, height = _sniff(masked.data)
     content_type, suffix = PHOTO_TYPES[kind]
-    anonymised = dict(mode=masked.mode, faces=masked.faces, plates=masked.plates,
-                      at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    now = datetime.now(timezone.utc)
+    anonymised = dict(mode=masked.mode, faces=masked.faces, plates=masked.plates, at=now.isoformat(timespec="seconds"))
     relative = f"photos/defect-{defect_id}-{uuid.uuid4().hex}{suffix}"
     path = store.images_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +242,7 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
         with store.engine.begin() as conn:
             photo_id = conn.execute(schema.defect_photos.insert().values(
                 defect_id=defect_id, path=relative, content_type=content_type, bytes=len(masked.data), width=width,
-                height=height, note=note, by=principal.name, at=datetime.now(timezone.utc),
+                height=height, note=note, by=principal.name, at=now,
                 anonymised=json.dumps(anonymised))).inserted_primary_key[0]
             row = conn.execute(select(schema.defect_photos).where(schema.defect_photos.c.id == photo_id)).mappings().one()
     except Exception:

@@ -24,6 +24,7 @@ from roadscan.api.exports import CLASS_CODES, DefectFilter, defects_layer, parse
 from roadscan.api.ogc.errors import ExceptionBody, bad_request
 from roadscan.api.routing import plan_route
 from roadscan.api.store import schema
+from roadscan.api.store.database import Store
 from roadscan.errors import ConfigError
 
 DEFAULT_STATUSES = ("open", "scheduled", "not re-observed")  # what is still to do
@@ -97,14 +98,15 @@ def select_work(request: Request, *, bbox: str | None, district: str | None, min
     return pd.DataFrame(layer.drop(columns="geometry")).head(limit).reset_index(drop=True)
 
 
-def _segments(request: Request) -> pd.DataFrame:
+def stored_segments(store: Store) -> pd.DataFrame:
+    """The stored road network as `plan_route` takes it."""
     s = schema.segments
-    with request.app.state.store.engine.connect() as conn:
+    with store.engine.connect() as conn:
         rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
     return pd.DataFrame(rows, columns=["segment_id", "geometry_wkt", "length_m"])
 
 
-def _num(value) -> Any:
+def _cell(value) -> Any:
     """A cell as JSON holds it: pandas' missing markers (NaN, NA, NaT) become None."""
     return None if value is None or pd.isna(value) else (float(value) if isinstance(value, float) else value)
 
@@ -117,11 +119,11 @@ def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
         if isinstance(breakdown, str):
             breakdown = json.loads(breakdown)
         items.append({
-            "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": _num(r.get("road_name")),
-            "chainage_m": _num(r.get("chainage_m")), "side": _num(r.get("side")), "severity": int(r["severity"]),
+            "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": _cell(r.get("road_name")),
+            "chainage_m": _cell(r.get("chainage_m")), "side": _cell(r.get("side")), "severity": int(r["severity"]),
             "priority": float(r["priority"]), "priority_breakdown": breakdown, "status": r["status"],
             "lat": float(r["lat"]), "lon": float(r["lon"]),
-            "route_m": _num(r.get("route_m")), "leg_m": _num(r.get("leg_m")),
+            "route_m": _cell(r.get("route_m")), "leg_m": _cell(r.get("leg_m")),
             "by_road": None if r.get("by_road") is None or pd.isna(r.get("by_road")) else bool(r["by_road"]),
             "image": f"{base}/defects/{int(r['id'])}/image" if pd.notna(r.get("evidence_observation_id")) else None,
         })
@@ -175,7 +177,7 @@ def worklist(request: Request,
                         status=status, limit=limit)
     total = None
     if order == "route" and len(table):
-        segments = _segments(request)
+        segments = stored_segments(request.app.state.store)
         if segments.empty:
             raise bad_request("the store holds no road network to route over; process a survey with --roads, "
                               "or use order=priority")

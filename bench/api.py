@@ -36,7 +36,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 from roadscan.api.crs import parse_crs
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
@@ -210,17 +209,13 @@ def direct_worklist(store: Store, params: dict[str, Any]) -> int:
     """The work list's database work and route planning without HTTP: select, then order by road."""
     from roadscan.api.exports import DefectFilter, defects_layer
     from roadscan.api.routing import plan_route
-    from roadscan.api.worklists import DEFAULT_STATUSES
+    from roadscan.api.worklists import DEFAULT_STATUSES, stored_segments
 
     bbox = tuple(float(v) for v in params["bbox"].split(","))
     layer = defects_layer(store, DefectFilter(bbox=bbox, statuses=DEFAULT_STATUSES))
     table = layer[layer["priority"] >= params["min_priority"]].head(params["limit"])
-    s = schema.segments
-    with store.engine.connect() as conn:
-        segments = pd.DataFrame(conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all(),
-                                columns=["segment_id", "geometry_wkt", "length_m"])
     start = tuple(float(v) for v in params["start"].split(","))
-    plan_route(segments, table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
+    plan_route(stored_segments(store), table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
     return len(table)
 
 

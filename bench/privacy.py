@@ -105,6 +105,16 @@ def _overlaps(box, boxes, margin=4) -> bool:
                for b in boxes)
 
 
+def _free_spot(propose, taken: list, tries: int = 20):
+    """The first of `tries` proposals (..., box) whose box overlaps nothing taken (it is then taken), or None."""
+    for _ in range(tries):
+        spot = propose()
+        if not _overlaps(spot[-1], taken):
+            taken.append(spot[-1])
+            return spot
+    return None
+
+
 def labelled_scenes(n: int = 40, *, seed: int = 3, length_m: float = 80.0, folder: Path | None = None) -> list[Scene]:
     """`n` sample-drive frames with pasted plates and faces at known boxes, plus the drive's defect boxes."""
     from roadscan.detector.footage import open_footage
@@ -130,31 +140,25 @@ def labelled_scenes(n: int = 40, *, seed: int = 3, length_m: float = 80.0, folde
         draw = ImageDraw.Draw(pil)
         objects: list = []
         taken = list(defects)
+        def car():
+            y_bottom = int(rng.uniform(horizon + 60, min(h - 10, horizon + 300)))
+            plate_w = int(np.clip((y_bottom - horizon) * 0.32, 28, 150))
+            x = int(rng.uniform(plate_w * 2, w - plate_w * 2))
+            return x, y_bottom, plate_w, (x - plate_w * 2, y_bottom - int(plate_w * 2.8), x + plate_w * 2, y_bottom)
+
+        def pedestrian():
+            face = int(rng.uniform(14, 56))
+            near = rng.random() < 0.3  # close to the camera: the face can be below the horizon
+            y_head = int(rng.uniform(horizon + 5, horizon + 60) if near else rng.uniform(20, horizon - face * 1.3))
+            x = int(rng.choice([rng.uniform(face, w * 0.25), rng.uniform(w * 0.75, w - face)]))
+            return x, y_head, face, (x - face, y_head, x + face, y_head + int(face * 5))
+
         for _ in range(int(rng.integers(1, 4))):  # cars: plates below the horizon
-            for _try in range(20):
-                y_bottom = int(rng.uniform(horizon + 60, min(h - 10, horizon + 300)))
-                plate_w = int(np.clip((y_bottom - horizon) * 0.32, 28, 150))
-                x = int(rng.uniform(plate_w * 2, w - plate_w * 2))
-                car = (x - plate_w * 2, y_bottom - int(plate_w * 2.8), x + plate_w * 2, y_bottom)
-                if not _overlaps(car, taken):
-                    break
-            else:
-                continue
-            taken.append(car)
-            objects.append(("plate", *draw_car(draw, x, y_bottom, plate_w, rng)))
+            if spot := _free_spot(car, taken):
+                objects.append(("plate", *draw_car(draw, *spot[:3], rng)))
         for _ in range(int(rng.integers(1, 3))):  # pedestrians at the roadside
-            for _try in range(20):
-                face = int(rng.uniform(14, 56))
-                near = rng.random() < 0.3  # close to the camera: the face can be below the horizon
-                y_head = int(rng.uniform(horizon + 5, horizon + 60) if near else rng.uniform(20, horizon - face * 1.3))
-                x = int(rng.choice([rng.uniform(face, w * 0.25), rng.uniform(w * 0.75, w - face)]))
-                body = (x - face, y_head, x + face, y_head + int(face * 5))
-                if not _overlaps(body, taken):
-                    break
-            else:
-                continue
-            taken.append(body)
-            objects.append(("face", *draw_person(draw, x, y_head, face, rng)))
+            if spot := _free_spot(pedestrian, taken):
+                objects.append(("face", *draw_person(draw, *spot[:3], rng)))
         scenes.append(Scene(np.asarray(pil), horizon, objects, defects))
     return scenes
 

@@ -401,12 +401,11 @@ class PhotoMasker:
         except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
             raise ValueError(f"the photo cannot be read ({exc})") from None
         regions = self.find(image)
+        masked = Anonymised(fill_regions(image, regions), regions)
         out = io.BytesIO()
-        Image.fromarray(fill_regions(image, regions)).save(out, format=fmt,
-                                                           **({"quality": self.quality} if fmt == "JPEG" else {}))
+        Image.fromarray(masked.image).save(out, format=fmt, **({"quality": self.quality} if fmt == "JPEG" else {}))
         height, width = image.shape[:2]
-        return MaskedPhoto(out.getvalue(), width, height, sum(r.kind == "face" for r in regions),
-                           sum(r.kind == "plate" for r in regions), self.mode)
+        return MaskedPhoto(out.getvalue(), width, height, masked.faces, masked.plates, self.mode)
 
     def find(self, image: np.ndarray) -> list[Region]:
         """The padded regions to mask: faces and plates at full size, plus plates on the smaller copies."""

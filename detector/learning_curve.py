@@ -34,8 +34,8 @@ def read_runs(csvs: list[Path], names: list[str] | None = None) -> pd.DataFrame:
         if MAP50 not in table or "epoch" not in table:
             raise ConfigError("not an ultralytics results.csv (no epoch / mAP50 columns)", path=path)
         # `time` is seconds since the (re)start: an epoch's own time is the step, or all of it after a restart
-        step = table["time"].diff().fillna(table["time"]) if "time" in table else pd.Series(0.0, index=table.index)
-        step = step.where(step > 0, table.get("time", step))
+        clock = table["time"] if "time" in table else pd.Series(0.0, index=table.index)
+        step = clock.diff().where(lambda d: d > 0, clock)
         table.insert(0, "run", names[i] if names else path.parent.name)
         table["total_epoch"] = epochs + table["epoch"]
         table["hours"] = hours + step.cumsum() / 3600

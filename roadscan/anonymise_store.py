@@ -113,13 +113,6 @@ def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = Fal
     return report + anonymise_photos(store, on_progress)
 
 
-def _photo_file(store: Store, relative: str) -> Path | None:
-    """The stored photo's file if it lies inside the image folder (a tampered row must not lead out of it)."""
-    root = store.images_dir.resolve()
-    path = (root / relative).resolve()
-    return path if path.is_relative_to(root) and path.is_file() else None
-
-
 def anonymise_photos(store: Store, on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Mask in place the photos stored before uploads were masked; report rows, none when there were none."""
     p = schema.defect_photos
@@ -148,7 +141,7 @@ def anonymise_photos(store: Store, on_progress: Callable[[int, int], None] | Non
 
 def _mask_photo(store: Store, masker: PhotoMasker, photo_id: int, relative: str):
     """Mask one photo in place and record that; what was masked, or None when it cannot be read."""
-    path = _photo_file(store, relative)
+    path = store.image_file(relative)
     if path is None:
         return None
     try:

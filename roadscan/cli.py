@@ -391,9 +391,9 @@ def anonymise(db: DbOption = None,
         table.add_row(str(r["survey_id"] or "-"), r["name"], r["status"], r["mode"], str(r["images"]),
                       str(r["faces"]), str(r["plates"]))
     console.print(table)
-    console.print(f"masked {sum(r['faces'] for r in report if r['status'] == 'anonymised')} faces and "
-                  f"{sum(r['plates'] for r in report if r['status'] == 'anonymised')} plates in "
-                  f"{sum(r['images'] for r in report if r['status'] == 'anonymised')} images")
+    done = [r for r in report if r["status"] == "anonymised"]
+    console.print(f"masked {sum(r['faces'] for r in done)} faces and {sum(r['plates'] for r in done)} plates in "
+                  f"{sum(r['images'] for r in done)} images")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,15 @@ class Store:
         self.images_dir = images_dir
         self.location = location
 
+    def image_file(self, relative: str | None) -> Path | None:
+        """The file a stored relative image path names, if it exists inside the image folder; None
+        otherwise (a tampered row or a symbolic link must not lead out of it)."""
+        if not relative:
+            return None
+        root = self.images_dir.resolve()
+        path = (root / relative).resolve()
+        return path if path.is_relative_to(root) and path.is_file() else None
+
     def close(self) -> None:
         self.engine.dispose()
 
