@@ -145,6 +145,15 @@ def split_by_id_blocks(ids: np.ndarray, val_blocks: Iterable[Iterable[int]], gap
     return np.where(in_block, "val", np.where(near, "drop", "train"))
 
 
+def split_by_groups(groups: pd.Series, val_groups: Iterable[str]) -> np.ndarray:
+    """'train' or 'val' per frame by the group it belongs to (e.g. the road a survey frame is on).
+
+    Frames of one road are consecutive captures of the same pavement: holding out whole roads is
+    the only split that scores the model on a road network it has not seen.
+    """
+    return np.where(groups.isin(set(val_groups)).to_numpy(), "val", "train")
+
+
 # --------------------------------------------------------------------------------------- builder
 
 
@@ -215,15 +224,26 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
         frame = pd.DataFrame({"file": files, "stem": [p.stem for p in files]})
         if split is None:
             rule = src["split"]
-            if not isinstance(rule, dict) or not rule.get("val_blocks"):
-                raise DatasetError(f"source {name!r}: `split:` needs `val_blocks: [[first, last], ...]`",
-                                   path=where)
-            ids = frame["stem"].str.extract(rule.get("id_pattern", r"(\d+)$"), expand=False)
-            if ids.isna().any():
-                raise DatasetError(f"source {name!r}: no frame id in {frame['stem'][ids.isna()].iloc[0]}",
-                                   path=where, hint="adjust split.id_pattern")
-            frame["split"] = split_by_id_blocks(ids.astype(int).to_numpy(), rule["val_blocks"],
-                                                int(rule.get("gap", 0)))
+            if isinstance(rule, dict) and rule.get("val_groups"):
+                groups = frame["stem"].str.extract(rule.get("group_pattern", r"^([^_]+)"), expand=False)
+                if groups.isna().any():
+                    raise DatasetError(f"source {name!r}: no group in {frame['stem'][groups.isna()].iloc[0]}",
+                                       path=where, hint="adjust split.group_pattern")
+                missing = set(rule["val_groups"]) - set(groups)
+                if missing:
+                    raise DatasetError(f"source {name!r}: validation groups {sorted(missing)} have no frames",
+                                       path=where, hint="check split.val_groups against the file names")
+                frame["split"] = split_by_groups(groups, rule["val_groups"])
+            elif isinstance(rule, dict) and rule.get("val_blocks"):
+                ids = frame["stem"].str.extract(rule.get("id_pattern", r"(\d+)$"), expand=False)
+                if ids.isna().any():
+                    raise DatasetError(f"source {name!r}: no frame id in {frame['stem'][ids.isna()].iloc[0]}",
+                                       path=where, hint="adjust split.id_pattern")
+                frame["split"] = split_by_id_blocks(ids.astype(int).to_numpy(), rule["val_blocks"],
+                                                    int(rule.get("gap", 0)))
+            else:
+                raise DatasetError(f"source {name!r}: `split:` needs `val_blocks: [[first, last], ...]` "
+                                   "or `val_groups: [...]`", path=where)
         else:
             frame["split"] = split
         orphans = set(boxes["image"]) - set(frame["stem"])
