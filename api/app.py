@@ -16,7 +16,7 @@ from roadscan.api import auth, downloads, images, map_page, status, tiles, workl
 from roadscan.api.ogc import errors, routes
 from roadscan.api.openapi import install_docs, openapi_30
 from roadscan.api.store.database import Store, open_store
-from roadscan.errors import StoreError
+from roadscan.core.errors import StoreError
 
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from roadscan.api.ogc.errors import OGCError
 from roadscan.api.store.database import Store
 from roadscan.api.store.schema import ROLES, api_keys
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 KEY_PREFIX = "rsk_"
 RANK = {role: i for i, role in enumerate(ROLES)}

@@ -16,11 +16,11 @@ import shapely
 
 from roadscan.api.store.database import Store
 from roadscan.api.store.defects import read_condition, read_defects
-from roadscan.api.store.schema import DEFECT_STATUSES
-from roadscan.errors import ConfigError
+from roadscan.core.classes import CLASS_CODES
+from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.core.errors import ConfigError
 
 FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "csv": ".csv"}
-CLASS_CODES = ("D00", "D10", "D20", "D40", "Repair")
 
 
 @dataclass

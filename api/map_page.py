@@ -21,14 +21,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from roadscan.core.classes import CLASS_CODES, CLASSES
 from roadscan.api import auth
-from roadscan.api.exports import CLASS_CODES
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
 from roadscan.api.ogc.errors import not_found
 from roadscan.api.ogc.params import parse_datetime
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
-from roadscan.api.store.schema import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES
 from sqlalchemy import func, select
 
 STATIC = Path(__file__).parent / "static"
@@ -44,7 +44,7 @@ def _basemap(request: Request) -> str | None:
 
 @router.get("/map", summary="The map page (MapLibre GL JS): defects and road condition", response_class=HTMLResponse)
 def map_page(request: Request) -> HTMLResponse:
-    config = {"basemap": _basemap(request), "classes": list(CLASS_CODES), "statuses": list(DEFECT_STATUSES)}
+    config = {"basemap": _basemap(request), "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES)}
     html = (STATIC / "map.html").read_text(encoding="utf-8")
     # </ cannot end the script element early: json.dumps escapes nothing of HTML, so do it here
     html = html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))

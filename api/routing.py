@@ -19,6 +19,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from roadscan.core.crs import utm_epsg
+
 SNAP_M = 0.5  # segment endpoints closer than this are one junction
 # The store keeps the segments surveys touched, so a stretch no survey covered can leave a short gap:
 # a dead end this close to another road end is joined to it by the straight line.
@@ -34,11 +36,6 @@ class Route:
     total_m: float
 
 
-def _utm(lon: float, lat: float) -> int:
-    zone = int((lon + 180) // 6) % 60 + 1
-    return (32600 if lat >= 0 else 32700) + zone
-
-
 AREA_MARGIN_M = 1500.0  # how far beyond its stops a route may wander
 
 
@@ -50,7 +47,7 @@ class RoadNetwork:
             raise ValueError("no road segments")
         lines = shapely.from_wkt(segments["geometry_wkt"].to_numpy())
         minx, miny, maxx, maxy = shapely.total_bounds(lines)
-        self._to_m = Transformer.from_crs(4326, _utm((minx + maxx) / 2, (miny + maxy) / 2), always_xy=True)
+        self._to_m = Transformer.from_crs(4326, utm_epsg((minx + maxx) / 2, (miny + maxy) / 2), always_xy=True)
         self.lines = shapely.transform(lines, lambda xy: np.column_stack(self._to_m.transform(xy[:, 0], xy[:, 1])))
         length = pd.to_numeric(segments["length_m"], errors="coerce").to_numpy(dtype=float)
         self.length = np.where(np.isfinite(length) & (length > 0), length, shapely.length(self.lines))

@@ -31,8 +31,11 @@ from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
 from roadscan.api.ogc.params import RowId
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.core.statuses import SETTABLE_STATUSES
 
-SETTABLE = ("open", "scheduled", "fixed", "dismissed")  # "not re-observed" is the surveys' to set
+# The statuses a person may set, as a type: the request schema (and the API definition) lists them.
+SettableStatus = Literal[tuple(str(s) for s in SETTABLE_STATUSES)]
+
 PHOTO_TYPES = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
 
 
@@ -64,7 +67,7 @@ router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
 
 
 class StatusUpdate(BaseModel):
-    status: Literal["open", "scheduled", "fixed", "dismissed"] = Field(description="the defect's new status")
+    status: SettableStatus = Field(description="the defect's new status")
     note: str | None = Field(None, max_length=2000, description="why, what was done")
     by: str | None = Field(None, max_length=100, description="who (default: the API key's name)")
 

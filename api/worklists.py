@@ -19,15 +19,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from roadscan.core.classes import CLASS_CODES
+from roadscan.core.statuses import OPEN_STATUSES
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
-from roadscan.api.exports import CLASS_CODES, DefectFilter, defects_layer, parse_bbox
+from roadscan.api.exports import DefectFilter, defects_layer, parse_bbox
 from roadscan.api.ogc.errors import ExceptionBody, bad_request
 from roadscan.api.routing import plan_route
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
-DEFAULT_STATUSES = ("open", "scheduled", "not re-observed")  # what is still to do
+DEFAULT_STATUSES = OPEN_STATUSES  # what is still to do
 MAX_ITEMS = 500
 COLUMNS = ["order", "id", "code", "class", "road", "chainage_m", "side", "severity", "priority",
            "priority_breakdown", "status", "lat", "lon", "route_m", "leg_m", "by_road", "image"]
@@ -162,7 +164,7 @@ def worklist(request: Request,
              min_priority: Annotated[float | None, Query(ge=0, description="at least this priority")] = None,
              class_: Annotated[str | None, Query(alias="class", description="class codes or names, comma-separated")] = None,
              status: Annotated[str | None, Query(description="statuses, comma-separated "
-                                                             "(default: open, scheduled, not re-observed)")] = None,
+                                                             f"(default: {', '.join(DEFAULT_STATUSES)})")] = None,
              limit: Annotated[int, Query(ge=1, le=MAX_ITEMS, description="the most urgent N")] = 50,
              order: Annotated[Literal["priority", "route"], Query(description="priority, or driving order "
                                                                                "over the roads from start")] = "priority",

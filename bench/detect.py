@@ -48,7 +48,7 @@ def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
         return Path(arg), f"{arg}"
     if SHIPPED.is_file():
         return SHIPPED, f"shipped model {SHIPPED.relative_to(REPO)}"
-    from roadscan.detector.classes import CLASS_CODES
+    from roadscan.core.classes import CLASS_CODES
     from roadscan.detector.offline import ensure_offline
 
     ensure_offline()

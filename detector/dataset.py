@@ -20,8 +20,8 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-from roadscan.detector.classes import CLASS_CODES
-from roadscan.errors import DatasetError
+from roadscan.core.classes import CLASS_CODES
+from roadscan.core.errors import DatasetError
 
 BOX_COLUMNS = ["image", "code", "x1", "y1", "x2", "y2", "width", "height"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roadscan.detector.classes import CLASSES
-
-FRAME_COLUMNS = ["x1", "y1", "x2", "y2", "confidence", "code", "name"]
+from roadscan.core.classes import CLASSES
+from roadscan.core.tables import DETECTION_COLUMNS
 
 
 @dataclass(eq=False)  # array fields make the generated __eq__ ambiguous
@@ -56,7 +55,7 @@ class Detections:
     def to_frame(self) -> pd.DataFrame:
         x1, y1, x2, y2 = self.xyxy.T
         return pd.DataFrame({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "confidence": self.confidence,
-                             "code": self.code, "name": self.name}, columns=FRAME_COLUMNS)
+                             "code": self.code, "name": self.name}, columns=DETECTION_COLUMNS)
 
     @staticmethod
     def concat(items: Sequence[Detections]) -> Detections:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from roadscan.detector.classes import CLASS_CODES, human_name
+from roadscan.core.classes import CLASS_CODES, COLOURS, human_name
 from roadscan.detector.detections import Detections
 from roadscan.detector.evaluation import Evaluation, read_rgb
 
-COLOURS = {"D00": "#1f77b4", "D10": "#2ca02c", "D20": "#ff7f0e", "D40": "#d62728", "Repair": "#9467bd"}
 
 
 def _pyplot():

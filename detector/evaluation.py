@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from roadscan.detector.classes import CLASS_CODES, code_for
+from roadscan.core.classes import CLASS_CODES, code_for
 from roadscan.detector.dataset import DEFAULT_SOURCES, IMAGE_SUFFIXES, read_voc, read_yolo
 from roadscan.detector.detections import Detections
 from roadscan.detector.metrics import Metrics, score
-from roadscan.errors import ConfigError, DatasetError
+from roadscan.core.errors import ConfigError, DatasetError
 
 VOC_LABEL_DIRS = ("annotations", "Annotations", "xml")
 VOC_IMAGE_DIRS = ("images", "JPEGImages")

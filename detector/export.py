@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 
 def export_onnx(weights: Path | str, *, imgsz: int = 416, batch: int | None = None, out: Path | str | None = None,

@@ -25,7 +25,7 @@ import av
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from roadscan.errors import ConfigError, FootageError
+from roadscan.core.errors import ConfigError, FootageError
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 VIDEO_HINT = "give a video file (MP4, MOV, AVI, MKV) or a folder of JPEG frames"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 MAP50, MAP5095 = "metrics/mAP50(B)", "metrics/mAP50-95(B)"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roadscan.detector.classes import CLASS_CODES, human_name
+from roadscan.core.classes import CLASS_CODES, human_name
 from roadscan.detector.detections import Detections
 
 IOU_THRESHOLDS = np.round(np.linspace(0.5, 0.95, 10), 2)

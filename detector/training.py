@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roadscan.detector.offline import ensure_offline
-from roadscan.errors import ConfigError, DatasetError, ModelError
+from roadscan.core.errors import ConfigError, DatasetError, ModelError
 
 DEFAULT_PROJECT = Path("runs/train")
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

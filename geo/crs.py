@@ -2,8 +2,7 @@
 
 Distances, headings and ground offsets are computed in metres. When no road network fixes the CRS,
 the UTM zone of the data's centre serves: within a zone the scale error stays under 0.1 %, far below
-GPS noise. The zone number follows the standard 6-degree grid with its two exceptions (south-west
-Norway is widened into zone 32, Svalbard uses 31/33/35/37), which matter on Nordic roads.
+GPS noise. The zone rule itself (with the Norway and Svalbard exceptions) is core.crs.utm_zone.
 """
 
 from __future__ import annotations
@@ -13,23 +12,16 @@ from functools import lru_cache
 import numpy as np
 from pyproj import Transformer
 
+from roadscan.core.crs import utm_epsg, utm_zone
+
+__all__ = ["WGS84", "utm_zone", "utm_crs", "local_crs", "transformer", "to_metric"]
+
 WGS84 = "EPSG:4326"
-
-
-def utm_zone(lon: float, lat: float) -> int:
-    """UTM zone number (1-60) for a WGS84 position, with the Norway and Svalbard exceptions."""
-    lon = (float(lon) + 180.0) % 360.0 - 180.0
-    zone = int((lon + 180.0) // 6.0) % 60 + 1
-    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
-        return 32
-    if 72.0 <= lat < 84.0 and 0.0 <= lon < 42.0:
-        return 31 if lon < 9.0 else 33 if lon < 21.0 else 35 if lon < 33.0 else 37
-    return zone
 
 
 def utm_crs(lon: float, lat: float) -> str:
     """EPSG code ("EPSG:326zz" north, "EPSG:327zz" south) of the WGS84 UTM zone holding a position."""
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + utm_zone(lon, lat)}"
+    return f"EPSG:{utm_epsg(lon, lat)}"
 
 
 def local_crs(lon, lat) -> str:

@@ -46,19 +46,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from roadscan.core.classes import FAMILY, human_name
+from roadscan.core.tables import MERGED_DEFECT_COLUMNS as DEFECT_COLUMNS
+from roadscan.core.tables import SNAP_COLUMNS
+from roadscan.core.tables import SNAPPED_OBSERVATION_COLUMNS as REQUIRED
 from roadscan.geo.coverage import covered_geometry
-from roadscan.geo.scoring import CLASS_NAMES
-
-FAMILY: dict[str, str] = {"D00": "crack", "D10": "crack", "D20": "crack", "D40": "pothole", "Repair": "repair"}
-
-REQUIRED = ["obs_id", "survey_id", "frame_index", "time", "code", "confidence", "x", "y", "width_m", "length_m",
-            "distance_m"]
-SNAP_COLUMNS = ["segment_id", "road_name", "road_class", "chainage_m", "side", "offset_m", "on_network"]
-
-DEFECT_COLUMNS = ["defect_key", "survey_id", "code", "name", "family", "x", "y", "segment_id", "road_name",
-                  "road_class", "chainage_m", "side", "offset_m", "on_network", "width_m", "length_m", "area_m2",
-                  "n_obs", "n_surveys", "max_confidence", "mean_confidence", "first_seen", "last_seen",
-                  "gps_accuracy_m", "obs_ids"]
 
 NEAR_FLOOR_M = 2.0       # closer sightings get no extra weight
 UNKNOWN_RANGE_M = 10.0   # camera distance assumed where it is missing
@@ -283,7 +275,7 @@ def _summarise(obs: pd.DataFrame, label: np.ndarray, lateral: np.ndarray) -> pd.
     out["obs_ids"] = ids.agg(list)
     out["defect_key"] = out["survey_id"].astype(str) + ":" + ids.min().astype(str)
     out["family"] = family_of(out["code"])
-    out["name"] = out["code"].map(CLASS_NAMES).fillna(out["code"].astype(str))
+    out["name"] = out["code"].map(human_name)
     return out
 
 
@@ -461,7 +453,7 @@ def _updated(old: pd.DataFrame, new: pd.DataFrame, a: dict, b: dict, ia: np.ndar
     take_new_code = n_new * c_new > n_old * c_old
     out["code"] = np.where(take_new_code, new["code"], old["code"])
     if "name" in out or "name" in new:
-        out["name"] = pd.Series(out["code"]).map(CLASS_NAMES).fillna(pd.Series(out["code"]).astype(str))
+        out["name"] = pd.Series(out["code"]).map(human_name)
     if "family" in out:
         out["family"] = family_of(pd.Series(out["code"]))
     # position: mean over surveys, the new survey weighing one

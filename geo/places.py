@@ -6,7 +6,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 KIND_COLUMNS = ("kind", "type", "amenity", "highway")  # the first present names each place's kind
 

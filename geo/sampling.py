@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.track import Track, utc_index
 
 SAMPLED, BETWEEN, STATIONARY, GAP, OUTSIDE = (

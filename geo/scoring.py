@@ -13,21 +13,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, ValidationError, field_validator
 
-from roadscan.errors import ConfigError
+from roadscan.core.classes import CLASSES
+from roadscan.core.errors import ConfigError
 from roadscan.geo.config_files import read_toml
 from roadscan.geo.roads import ROAD_CLASSES as NETWORK_CLASSES
 from roadscan.geo.roads import UNKNOWN
 
 DEFAULT_SCORING = Path(__file__).with_name("scoring.toml")
-
-# RDD2022 codes and the names people read (geo/ keeps its own copy: it may not import detector/).
-CLASS_NAMES: dict[str, str] = {
-    "D00": "longitudinal crack",
-    "D10": "transverse crack",
-    "D20": "alligator crack",
-    "D40": "pothole",
-    "Repair": "repair",
-}
 
 # The road hierarchy of geo.roads; "unknown" also stands for defects off the network.
 ROAD_CLASSES = (*NETWORK_CLASSES, UNKNOWN)
@@ -147,9 +139,9 @@ class Scoring(_Strict):
     @field_validator("severity")
     @classmethod
     def _codes(cls, v):
-        unknown = sorted(set(v) - set(CLASS_NAMES))
+        unknown = sorted(set(v) - set(CLASSES))
         if unknown:
-            raise ValueError(f"unknown class code {', '.join(map(repr, unknown))} (known: {', '.join(CLASS_NAMES)})")
+            raise ValueError(f"unknown class code {', '.join(map(repr, unknown))} (known: {', '.join(CLASSES)})")
         return v
 
 

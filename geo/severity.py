@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from roadscan.geo.scoring import CLASS_NAMES, Scoring, resolve_scoring
+from roadscan.core.classes import CLASSES, human_name
+from roadscan.geo.scoring import Scoring, resolve_scoring
 
 _UNITS = {"area": "m²", "length": "m"}
 
@@ -103,7 +104,7 @@ def assess_severity(defects: pd.DataFrame, scoring: Scoring | str | Path | None 
     conf = _num(out, "mean_confidence")
     out["severity"] = severity.astype(np.int64)
     out["severity_reason"] = [
-        _reason(CLASS_NAMES.get(c, f"unknown class '{c}'"),
+        _reason(human_name(c) if c in CLASSES else f"unknown class '{c}'",
                 sc.severity[c].measure if c in sc.severity else None, s,
                 sc.severity[c].bands if c in sc.severity else [], b, k, v, n, m, ce, lab)
         for c, s, b, k, v, n, m, ce, lab in zip(code, size, base, steps, severity, n_obs, conf, cert, label)]

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.crs import WGS84, local_crs, to_metric, transformer
 
 GAP_S = 5.0  # no fix for longer than this is a gap: frames in it are not placed by guesswork

@@ -28,7 +28,7 @@ from roadscan.api.store import schema
 from roadscan.api.store.database import Store
 from roadscan.api.store.surveys import survey_image_dir
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES, Anonymiser, PhotoMasker
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.camera import CameraProfile
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}

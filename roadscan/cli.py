@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from roadscan.errors import RoadscanError
+from roadscan.core.errors import RoadscanError
+from roadscan.core.statuses import DEFECT_STATUSES
 
 app = typer.Typer(help="Find road defects in vehicle footage and put them on the map.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -126,7 +127,7 @@ def surveys(db: DbOption = None) -> None:
 
 
 ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code: D00, D10, D20, D40, Repair (repeatable).")]
-StatusOption = Annotated[Optional[list[str]], typer.Option("--status", help="open, scheduled, fixed, dismissed, not re-observed (repeatable).")]
+StatusOption = Annotated[Optional[list[str]], typer.Option("--status", help=", ".join(DEFECT_STATUSES) + " (repeatable).")]
 SeverityOption = Annotated[Optional[int], typer.Option("--min-severity", help="Only severity at least this (1-5).")]
 RoadOption = Annotated[Optional[str], typer.Option("--road", help="Road name contains this.")]
 BboxOption = Annotated[Optional[str], typer.Option("--bbox", help="min lon,min lat,max lon,max lat")]
@@ -270,7 +271,7 @@ def print_summary(summary) -> None:
         console.print(f"[yellow]Already stored[/] as survey {summary.survey_id}: nothing added. "
                       "Use --replace to process it again.")
         return
-    from roadscan.detector.classes import human_name
+    from roadscan.core.classes import human_name
 
     console.print(f"[bold green]Survey {summary.survey_id} stored[/]: {summary.footage}")
     console.print(f"  driven: {summary.distance_km:.2f} km   frames read: {summary.frames_read}   "
@@ -320,7 +321,7 @@ app.add_typer(keys_app, name="keys")
 def _keys_store(db: Path | None):
     """The store the server serves; keys for a store that does not exist yet would land in a new, empty one."""
     from roadscan.api.store.database import default_db_path, open_store
-    from roadscan.errors import StoreError
+    from roadscan.core.errors import StoreError
 
     db = db if db is not None else default_db_path()
     if "://" not in str(db) and not Path(db).expanduser().is_file():

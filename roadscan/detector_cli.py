@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 console = Console()
 err_console = Console(stderr=True)

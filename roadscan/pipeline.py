@@ -23,9 +23,9 @@ from roadscan.api.store.database import Store
 from roadscan.api.store.surveys import find_survey, staging_dir, write_survey
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
-from roadscan.detector.classes import human_name
+from roadscan.core.classes import human_name
 from roadscan.detector.footage import Footage, open_footage
-from roadscan.errors import ConfigError, FootageError, GPSError, ModelError
+from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError
 from roadscan.fingerprint import fingerprint
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.roads import RoadNetwork

@@ -35,7 +35,7 @@ def tiny_yolo_pt(tmp_path_factory) -> Path:
     from ultralytics import YOLO
     from ultralytics.nn.tasks import DetectionModel
 
-    from roadscan.detector.classes import CLASS_CODES
+    from roadscan.core.classes import CLASS_CODES
 
     torch.manual_seed(0)
     model = YOLO("yolov8n.yaml")

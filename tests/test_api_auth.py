@@ -11,7 +11,7 @@ from roadscan.api.app import create_app
 from roadscan.api.auth import create_key, hash_key, list_keys, revoke_key
 from roadscan.api.store.database import open_store
 from roadscan.cli import app as cli
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 from _api_copy import copy_live_store
 from _live_api import serve_in_thread

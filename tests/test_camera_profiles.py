@@ -2,7 +2,7 @@
 
 import pytest
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.camera_profiles import load_profile, read_profiles
 
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from _tiny_dataset import make_sources, voc_xml, write_image
 
-from roadscan.detector.classes import CLASS_CODES
+from roadscan.core.classes import CLASS_CODES
 from roadscan.detector.dataset import (BOX_COLUMNS, build_dataset, dataset_stats, read_voc, read_yolo,
                                        split_by_id_blocks, stats_table)
-from roadscan.errors import DatasetError
+from roadscan.core.errors import DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
 

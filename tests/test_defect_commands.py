@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from roadscan.api.exports import DefectFilter, defects_layer, read_area
 from roadscan.api.store.database import open_store
 from roadscan.cli import app
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.roads import load_network
 from roadscan.pipeline import ProcessOptions, process_survey
 from roadscan.sample import make_sample_drive

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from roadscan.api.store.database import open_store
 from roadscan.api.store.defects import defect_history, read_condition, read_defects
 from roadscan.api.store.surveys import count_rows
-from roadscan.errors import RoadNetworkError
+from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.roads import load_network
 from roadscan.pipeline import ProcessOptions, process_survey
 from roadscan.sample import make_sample_drive

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roadscan.detector.classes import CLASS_CODES, CLASSES, code_for, human_name
-from roadscan.detector.detections import FRAME_COLUMNS, Detections
+from roadscan.core.classes import CLASS_CODES, CLASSES, code_for, human_name
+from roadscan.core.tables import DETECTION_COLUMNS
+from roadscan.detector.detections import Detections
 
 
 def make(n: int, code: str = "D40", offset: float = 0.0) -> Detections:
@@ -54,7 +55,7 @@ def test_empty():
     d = Detections.empty()
     assert len(d) == 0 and d.xyxy.shape == (0, 4)
     frame = d.to_frame()
-    assert list(frame.columns) == FRAME_COLUMNS and len(frame) == 0
+    assert list(frame.columns) == DETECTION_COLUMNS and len(frame) == 0
 
 
 def test_indexing_by_mask_indices_slice_and_int():

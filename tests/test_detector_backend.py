@@ -10,7 +10,7 @@ import pytest
 
 from roadscan.detector.backends import Detector, batched, load_detector
 from roadscan.detector.detections import Detections
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 # find_spec, not importorskip: importing ultralytics before ensure_offline() would let it go online
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,

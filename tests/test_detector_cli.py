@@ -13,7 +13,7 @@ from _tiny_dataset import make_sources
 from typer.testing import CliRunner
 
 from roadscan.cli import app
-from roadscan.errors import ConfigError, DatasetError
+from roadscan.core.errors import ConfigError, DatasetError
 
 needs_detector = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("ultralytics", "onnx", "onnxruntime")),

@@ -12,7 +12,7 @@ from _tiny_dataset import make_sources, voc_xml, write_image
 from roadscan.detector.detections import Detections
 from roadscan.detector.evaluation import evaluate, load_eval_set, parse_classes
 from roadscan.detector.metrics import IOU_THRESHOLDS, average_precision, best_f1, box_iou, match, score
-from roadscan.errors import ConfigError, DatasetError
+from roadscan.core.errors import ConfigError, DatasetError
 
 HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from roadscan.detector.footage import Frame, open_footage
-from roadscan.errors import FootageError
+from roadscan.core.errors import FootageError
 
 
 def frame_image(i: int, w: int, h: int) -> np.ndarray:

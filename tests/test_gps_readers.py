@@ -16,7 +16,7 @@ import pynmea2
 import pytest
 from PIL import Image
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps import read_exif_fix, read_track
 from roadscan.geo.gps.gpmf import Payload, parse_payload, track_from_payloads
 

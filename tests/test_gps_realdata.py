@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps import read_exif_fix, read_track
 from roadscan.geo.sampling import sample_by_distance
 

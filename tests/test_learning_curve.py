@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from roadscan.cli import app
 from roadscan.detector.learning_curve import MAP50, read_runs
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 
 def _run(folder, times, maps):

@@ -47,7 +47,7 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import SETTINGS, USER_CONFIG_DIR, WEIGHTS_DIR
 
 from roadscan.detector.backends import load_detector
-from roadscan.detector.classes import CLASS_CODES
+from roadscan.core.classes import CLASS_CODES
 
 tmp = Path(sys.argv[1])
 report = {}

@@ -13,7 +13,7 @@ import pytest
 from roadscan.detector.backends import load_detector
 from roadscan.detector.backends.yolo_ops import decode, letterbox_batch, nms
 from roadscan.detector.metrics import box_iou
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("ultralytics", "onnx", "onnxruntime")),

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.priority import score_priority
 from roadscan.geo.scoring import ROAD_CLASSES, default_scoring, load_scoring
 

@@ -178,7 +178,7 @@ def test_anonymise_command_rejects_an_unknown_mode(tmp_path):
 
 
 def test_an_unknown_mode_is_refused_before_anything_is_written(drive, tmp_path):
-    from roadscan.errors import ConfigError
+    from roadscan.core.errors import ConfigError
 
     db = tmp_path / "bad.db"
     with pytest.raises(ConfigError, match="unknown anonymisation mode"):

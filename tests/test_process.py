@@ -15,7 +15,7 @@ import pytest
 
 from roadscan.api.store.database import open_store
 from roadscan.api.store.surveys import count_rows, list_surveys, read_observations
-from roadscan.errors import ConfigError, FootageError, GPSError, StoreError
+from roadscan.core.errors import ConfigError, FootageError, GPSError, StoreError
 from roadscan.pipeline import ProcessOptions, process_survey
 from roadscan.sample import make_sample_drive
 from roadscan.sample.oracle import TruthDetector

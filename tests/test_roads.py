@@ -11,7 +11,7 @@ import shapely
 from pyproj import Geod
 from shapely import LineString, MultiLineString, Point, Polygon
 
-from roadscan.errors import ConfigError, RoadNetworkError
+from roadscan.core.errors import ConfigError, RoadNetworkError
 from roadscan.geo.roads import ROAD_CLASSES, SEGMENT_COLUMNS, load_network, read_mappings
 from roadscan.geo.roads.classes import BUILTIN_MAPPING, parse_speed_kmh
 from roadscan.geo.roads.junctions import split_at_junctions

@@ -7,7 +7,7 @@ import pyogrio
 import pytest
 import shapely
 
-from roadscan.errors import RoadNetworkError
+from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.roads import ROAD_CLASSES, default_network, load_network
 from roadscan.geo.snap import snap
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.locate import vehicle_to_world
 from roadscan.sample import world

@@ -8,7 +8,7 @@ import pytest
 
 from pyproj import Transformer
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 from roadscan.geo.sampling import REASONS, sample_by_distance
 from roadscan.geo.track import Track
 

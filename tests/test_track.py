@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.track import Track
 
 T0 = pd.Timestamp("2024-05-01 10:00:00", tz="UTC")

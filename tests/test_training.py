@@ -9,7 +9,7 @@ from _tiny_dataset import make_sources
 
 from roadscan.detector.dataset import build_dataset
 from roadscan.detector.training import train
-from roadscan.errors import ConfigError, DatasetError, ModelError
+from roadscan.core.errors import ConfigError, DatasetError, ModelError
 
 TINY = dict(model="yolov8n.yaml", epochs=2, imgsz=64, batch=2, cache=False, threads=1, workers=0,
             close_mosaic=0)

@@ -4,7 +4,7 @@
 import yaml
 from PIL import Image
 
-from roadscan.detector.classes import CLASS_CODES
+from roadscan.core.classes import CLASS_CODES
 from roadscan.detector.dataset import read_yolo
 from roadscan.sample.training_frames import ensure_generated_sources, write_seed
 

@@ -17,8 +17,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
+from roadscan.core.classes import CLASS_CODES
 from roadscan.api.crs import CRS84, ServedCRS
-from roadscan.api.exports import CLASS_CODES
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc.cql2 import (
     BOOLEAN,
@@ -36,7 +36,7 @@ from roadscan.api.ogc.features import rfc3339
 from roadscan.api.ogc.params import Interval
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
-from roadscan.api.store.schema import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES
 from sqlalchemy import Table, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 

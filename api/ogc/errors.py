@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roadscan.errors import RoadscanError
+from roadscan.core.errors import RoadscanError
 
 log = logging.getLogger("roadscan.api")
 

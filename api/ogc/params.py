@@ -16,7 +16,7 @@ from fastapi import Path as PathParam, Request
 from roadscan.api.crs import ServedCRS, axis_is_lat_first, bbox_to_crs84, parse_crs
 from roadscan.api.ogc.errors import OGCError, bad_request
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 JSON, HTML = "json", "html"
 

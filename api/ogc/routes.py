@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from roadscan.core.classes import CLASS_CODES
 from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
-from roadscan.api.exports import CLASS_CODES
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc import html as pages
 from roadscan.api.ogc.collections import COLLECTIONS, Collection, ItemsQuery
@@ -28,10 +28,10 @@ from roadscan.api.ogc.params import (
     parse_datetime,
     refuse_unknown,
 )
-from roadscan.api.store.schema import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES
 from roadscan.api.store.version import data_version
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

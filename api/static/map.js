@@ -4,7 +4,7 @@
   "use strict";
   const config = JSON.parse(document.getElementById("roadscan-config").textContent);
   const origin = window.location.origin;
-  const CLASS_NAMES = { D00: "longitudinal crack", D10: "transverse crack", D20: "alligator crack", D40: "pothole", Repair: "repair" };
+  const CLASS_NAMES = config.class_names;  // code -> the name people read (core/classes.py)
   const CONDITION = [[1, "#1a9850", "1 good"], [2, "#91cf60", "2 fair"], [3, "#fee08b", "3 poor"],
                      [4, "#fc8d59", "4 very poor"], [5, "#d73027", "5 critical"]];
   const UNRATED = "#9e9e9e";

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from roadscan.api.store import schema
-from roadscan.errors import StoreError
+from roadscan.core.errors import StoreError
 
 DEFAULT_DB = "roadscan.db"
 

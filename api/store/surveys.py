@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
-from roadscan.errors import StoreError
+from roadscan.core.errors import StoreError
 
 FRAME_COLUMNS = ["frame_index", "time", "lat", "lon", "heading_deg", "speed_mps", "distance_m",
                  "image_path", "width", "height"]

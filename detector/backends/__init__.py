@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 
 from roadscan.detector.backends.base import Detector, batched
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 # backend name -> (module, class); each class takes (weights, *, conf, iou, imgsz, batch, device)
 BACKENDS: dict[str, tuple[str, str]] = {

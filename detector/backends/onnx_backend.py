@@ -20,9 +20,9 @@ import numpy as np
 
 from roadscan.detector.backends.base import batched, check_images
 from roadscan.detector.backends.yolo_ops import decode, letterbox_batch
-from roadscan.detector.classes import code_for
+from roadscan.core.classes import code_for
 from roadscan.detector.detections import Detections
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 CPU_RUN_BATCH = 2  # frames per ONNX Runtime call on a CPU (see OnnxDetector.run_batch)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from roadscan.detector.backends.base import batched, check_images
-from roadscan.detector.classes import code_for
+from roadscan.core.classes import code_for
 from roadscan.detector.detections import Detections
-from roadscan.errors import ConfigError, ModelError
+from roadscan.core.errors import ConfigError, ModelError
 
 # Tasks whose results carry axis-aligned boxes; a segmentation model's boxes serve as well.
 BOX_TASKS = {"detect", "segment"}

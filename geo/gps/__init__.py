@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.csv_track import read_csv_track
 from roadscan.geo.gps.exif import ExifFix, read_exif_fix, read_exif_track
 from roadscan.geo.gps.gpmf import read_gpmf

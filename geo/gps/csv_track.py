@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.units import KMH_TO_MPS
 from roadscan.geo.track import Track
 

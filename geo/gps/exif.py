@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.units import KMH_TO_MPS, KNOTS_TO_MPS, MPH_TO_MPS, as_utc, dop_to_accuracy
 from roadscan.geo.track import Track
 

@@ -33,7 +33,7 @@ import av
 import numpy as np
 import pandas as pd
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.units import as_utc, dop_to_accuracy
 from roadscan.geo.track import Track
 

@@ -14,7 +14,7 @@ import gpxpy
 import gpxpy.gpx
 import pandas as pd
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.units import as_utc, dop_to_accuracy
 from roadscan.geo.track import Track
 

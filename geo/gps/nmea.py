@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pynmea2
 
-from roadscan.errors import GPSError
+from roadscan.core.errors import GPSError
 from roadscan.geo.gps.units import KNOTS_TO_MPS, dop_to_accuracy
 from roadscan.geo.track import Track, describe_skipped
 

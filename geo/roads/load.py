@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from roadscan.errors import RoadNetworkError
+from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.crs import WGS84, local_crs
 from roadscan.geo.roads.classes import (DROP, UNKNOWN, SourceMapping, choose_mapping, classify, first_column,
                                         parse_speed_kmh)

@@ -12,7 +12,7 @@ import shapely
 from pyproj import CRS
 from pyproj.transformer import Transformer
 
-from roadscan.errors import RoadNetworkError
+from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.crs import WGS84
 from roadscan.geo.roads.vertices import Vertices
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from roadscan.errors import RoadscanError
+from roadscan.core.errors import RoadscanError
 from roadscan.sample.drive import make_sample_drive
 
 

@@ -33,8 +33,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from roadscan.detector.classes import human_name
-from roadscan.errors import ConfigError
+from roadscan.core.classes import human_name
+from roadscan.core.errors import ConfigError
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.sample import world
 from roadscan.sample.motion import Motion

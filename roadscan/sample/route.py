@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from roadscan.errors import ConfigError
+from roadscan.core.errors import ConfigError
 
 CRS = "EPSG:32635"  # UTM zone 35N, the local metric CRS for Helsinki
 STEP_M = 0.1  # spacing of the route's centreline samples

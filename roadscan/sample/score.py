@@ -43,7 +43,7 @@ def defect_errors(defects: pd.DataFrame, drive: SampleDrive, network) -> pd.Data
     5 m of it. Columns: defect, code, matches (how many stored defects), segment_ok (the nearest match
     lies on the segment the true position snaps to), chainage_error_m, position_error_m.
     """
-    from roadscan.geo.merge import FAMILY
+    from roadscan.core.classes import FAMILY
     from roadscan.geo.snap import snap
 
     truth = drive.defects()

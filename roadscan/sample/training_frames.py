@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from roadscan.detector.classes import CLASS_CODES
+from roadscan.core.classes import CLASS_CODES
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.sample import world
 from roadscan.sample.drive import CAMERA, plan_drive

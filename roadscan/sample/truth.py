@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from roadscan.detector.classes import human_name
+from roadscan.core.classes import human_name
 from roadscan.geo.camera import CameraProfile
 from roadscan.sample.scene import Defect
 
