@@ -22,7 +22,7 @@ Paths:
   (c0) end to end: PyAV decoding + (a), for comparison
 Frames are the synthetic sample drive's video (`roadscan.sample.make_sample_drive`, 60 m), or the
 JPEGs of `--images` (then (c) and (c0) decode JPEGs with Pillow instead of video).
-Model: `--model`, else the shipped detector/models/roadscan.pt, else an untrained yolo11n built
+Model: `--model`, else the shipped roadscan.pt (`roadscan.detector.models.shipped_model("pt")`), else an untrained yolo11n built
 from its YAML (speed does not depend on training; the output says which).
 """
 
@@ -39,15 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "detector" / "models" / "roadscan.pt"
-
 
 def pick_model(arg: str | None, tmp: Path) -> tuple[Path, str]:
+    from roadscan.detector.models import shipped_model
+
     if arg:
         return Path(arg), f"{arg}"
-    if SHIPPED.is_file():
-        return SHIPPED, f"shipped model {SHIPPED.relative_to(REPO)}"
+    if (shipped := shipped_model("pt")) is not None:
+        return shipped, f"shipped model {shipped}"
     from roadscan.core.classes import CLASS_CODES
     from roadscan.detector.offline import ensure_offline
 

@@ -14,17 +14,24 @@ from pathlib import Path
 
 import pytest
 
-MODELS = Path(__file__).resolve().parents[1] / "detector" / "models"
-SHIPPED = [MODELS / "roadscan.onnx", MODELS / "roadscan.pt"]
+from roadscan.detector.models import model_card, shipped_model
+
 RDD_SLICE = range(1000, 1120, 2)  # every other frame of the second held-out block (ids 1000-1119)
 KOLKATA_SLICE = 40  # the first images of the Kolkata valid split
 
 
 def test_shipped_weights_are_small_and_present():
-    for path in SHIPPED:
-        assert path.is_file(), f"{path} is missing"
+    for fmt in ("onnx", "pt"):
+        path = shipped_model(fmt)
+        assert path is not None and path.is_file(), f"no shipped {fmt} model"
+        assert path.suffix == f".{fmt}"
         assert path.stat().st_size < 15_000_000
-    assert (MODELS / "MODEL_CARD.md").is_file()
+    assert model_card() is not None and model_card().is_file()
+
+
+def test_unknown_model_format_is_refused():
+    with pytest.raises(ValueError, match="formats: onnx, pt"):
+        shipped_model("tflite")
 
 
 def _link_slice(dst: Path, pairs: list[tuple[Path, Path]], image_dir: str, label_dir: str) -> Path:
@@ -54,7 +61,7 @@ def test_shipped_model_finds_real_cracks_and_potholes(shared_data, tmp_path):
     pairs = [(a, b) for a, b in pairs if a.is_file() and b.is_file()]
     assert len(pairs) >= 50
     rdd_slice = _link_slice(tmp_path / "rdd", pairs, "images", "annotations")
-    metrics = _evaluate(MODELS / "roadscan.onnx", rdd_slice, tmp_path / "rdd_report")
+    metrics = _evaluate(shipped_model(), rdd_slice, tmp_path / "rdd_report")
     assert metrics["mAP50"] >= RDD_FLOOR
     assert (tmp_path / "rdd_report" / "examples.png").is_file()
 
@@ -62,7 +69,7 @@ def test_shipped_model_finds_real_cracks_and_potholes(shared_data, tmp_path):
     images = sorted((kolkata / "images").iterdir())[:KOLKATA_SLICE]
     pairs = [(p, kolkata / "labels" / f"{p.stem}.txt") for p in images]
     k_slice = _link_slice(tmp_path / "kolkata", pairs, "images", "labels")
-    metrics = _evaluate(MODELS / "roadscan.onnx", k_slice, tmp_path / "k_report", "--classes", "0=D40")
+    metrics = _evaluate(shipped_model(), k_slice, tmp_path / "k_report", "--classes", "0=D40")
     assert metrics["classes"]["D40"]["AP50"] >= KOLKATA_POTHOLE_FLOOR
 
 
