@@ -33,7 +33,9 @@ import pandas as pd
 import shapely
 from shapely.ops import substring
 
+from roadscan.core.tables import CONDITION_COLUMNS
 from roadscan.geo.coverage import covered_geometry
+from roadscan.geo.crs import WGS84
 from roadscan.geo.scoring import Scoring, resolve_scoring
 from roadscan.geo.severity import assess_severity
 
@@ -253,3 +255,29 @@ def rate_bins(segments: gpd.GeoDataFrame, defects: pd.DataFrame, covered, *, bin
     return bins[["segment_id", "bin_index", "start_m", "end_m", "length_m", "covered_m", "n_defects",
                  "weighted_defects", "worst_severity", "index_per_100m", "condition", "condition_label",
                  "geometry"]]
+
+
+def condition_table(segments: gpd.GeoDataFrame, defects: pd.DataFrame, covered, *,
+                    scoring: Scoring | str | Path | None = None) -> pd.DataFrame:
+    """Condition rows to store for `segments` (metric CRS): one per segment and one per bin driven.
+
+    Columns CONDITION_COLUMNS (core.tables), geometry as EPSG:4326 WKT; `defects` are the active
+    defects on these segments and `covered` the stored coverage of them (chainage intervals), so a
+    segment is rated from every survey, not only the last.
+    """
+    if not len(segments):
+        return pd.DataFrame(columns=CONDITION_COLUMNS)
+    whole = rate_segments(segments, defects, covered, scoring=scoring).assign(level="segment", bin_start_m=None,
+                                                                             bin_end_m=None)
+    bins = rate_bins(segments, defects, covered, scoring=scoring).assign(level="bin")
+    bins = bins.rename(columns={"start_m": "bin_start_m", "end_m": "bin_end_m"})
+    bins = bins.join(segments.set_index("segment_id")[["name", "road_class"]], on="segment_id")
+    rows = gpd.GeoDataFrame(pd.concat([whole, bins], ignore_index=True), geometry="geometry",
+                            crs=segments.crs).to_crs(WGS84)
+    return pd.DataFrame({
+        "segment_id": rows["segment_id"], "level": rows["level"], "bin_start_m": rows["bin_start_m"],
+        "bin_end_m": rows["bin_end_m"], "road_name": rows["name"], "road_class": rows["road_class"],
+        "covered_m": rows["covered_m"], "n_defects": rows["n_defects"], "index_per_100m": rows["index_per_100m"],
+        "condition": rows["condition"].astype("object").where(rows["condition"].notna(), None),
+        "condition_label": rows["condition_label"],
+        "geometry_wkt": shapely.to_wkt(rows.geometry.values, rounding_precision=7)})

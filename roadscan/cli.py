@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from roadscan.core.errors import RoadscanError
-from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES, DefectStatus
 
 app = typer.Typer(help="Find road defects in vehicle footage and put them on the map.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -89,14 +89,14 @@ def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None):
 
 
 def _mapping_options(tolerance: float, scoring: Path | None, places: Path | None):
-    from roadscan.mapping import MappingOptions, resolve
+    from roadscan.geo.defect_changes import MappingOptions
 
     layer = None
     if places is not None:
         from roadscan.geo.places import read_places
 
         layer = read_places(places)
-    return resolve(MappingOptions(tolerance_m=tolerance, scoring=scoring, places=layer))
+    return MappingOptions(tolerance_m=tolerance, scoring=scoring, places=layer).resolved()
 
 
 def _run_with_progress(job, *args, **kwargs):
@@ -249,7 +249,7 @@ def serve(db: DbOption = None,
 
 
 def _photo_masker():
-    """The detector's photo masker, or None (uploads refused) where the detect extra is not installed."""
+    """The detector's photo masker, or None (uploads refused) where ONNX Runtime or the MTCNN weights are missing."""
     try:
         from roadscan.detector.anonymise import PhotoMasker
 
@@ -288,13 +288,13 @@ def print_summary(summary) -> None:
                   + (f", above the horizon (not placed): {summary.unlocated}" if summary.unlocated else ""))
     if summary.anonymised:
         a = summary.anonymised
-        console.print(f"  anonymised ({a['mode']}): {a['images']} stored images, {a['faces']} faces and "
-                      f"{a['plates']} number plates masked")
+        console.print(f"  anonymised ({a.mode}): {a.images} stored images, {a.faces} faces and "
+                      f"{a.plates} number plates masked")
     if summary.network:
         d = summary.defects
-        console.print(f"  defects on {summary.network}: {d.get('new', 0)} new, {d.get('updated', 0)} seen again"
-                      + (f", {d['reopened']} reopened (were marked fixed)" if d.get("reopened") else "")
-                      + (f", {d['not re-observed']} not re-observed" if d.get("not re-observed") else ""))
+        console.print(f"  defects on {summary.network}: {d.new} new, {d.updated} seen again"
+                      + (f", {d.reopened} reopened (were marked fixed)" if d.reopened else "")
+                      + (f", {d.not_reobserved} {DefectStatus.NOT_REOBSERVED}" if d.not_reobserved else ""))
     sampled = max(summary.frames_sampled, 1)
     times = "   ".join(f"{k} {v:.1f}s ({sampled / v:.1f} fr/s)" if v > 0 else f"{k} 0s"
                        for k, v in summary.seconds.items())

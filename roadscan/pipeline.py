@@ -1,12 +1,14 @@
 """The survey job: footage + GPS -> sampled frames -> detections -> ground positions -> store.
 
 This is the only place where detector/ and geo/ meet; they exchange plain tables (pandas frames and
-the Detections value type), never each other's objects.
+the Detections value type, columns in core.tables), never each other's objects. `process_survey`
+reads as the sequence it runs: track, frame plan, detection and location (`FrameProcessor`), then
+one transaction (`_write`) in which geo/ computes the defect changes from what the store holds near
+the survey and the store applies them.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,20 +22,25 @@ import pandas as pd
 from PIL import Image
 
 from roadscan.api.store.database import Store
-from roadscan.api.store.surveys import find_survey, staging_dir, write_survey
+from roadscan.api.store.staging import ImageStaging
+from roadscan.api.store.surveys import find_survey, survey_transaction
+from roadscan.core.changes import DefectCounts
+from roadscan.core.classes import human_name
+from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError
+from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
-from roadscan.core.classes import human_name
 from roadscan.detector.footage import Footage, open_footage
-from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError
 from roadscan.fingerprint import fingerprint
+from roadscan.geo.camera import CameraProfile
 from roadscan.geo.camera_profiles import load_profile
-from roadscan.geo.roads import RoadNetwork
+from roadscan.geo.condition import condition_table
+from roadscan.geo.defect_changes import MappingOptions, plan_defect_changes, search_bbox
 from roadscan.geo.gps import read_track
 from roadscan.geo.locate import locate
+from roadscan.geo.roads import RoadNetwork
 from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
-from roadscan.mapping import MappingOptions, map_defects
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "detector" / "models" / "roadscan.onnx"
 STAGES = ("decode", "sample", "detect", "locate", "map", "store")
@@ -63,6 +70,20 @@ class ProcessOptions:
 
 
 @dataclass
+class AnonymisedCounts:
+    """How the stored images were anonymised: stored with the survey, read by `roadscan anonymise`."""
+
+    mode: str
+    images: int = 0
+    faces: int = 0
+    plates: int = 0
+    face_detector: str | None = None
+
+    def add(self, faces: int, plates: int) -> None:
+        self.images, self.faces, self.plates = self.images + 1, self.faces + faces, self.plates + plates
+
+
+@dataclass
 class Summary:
     """What a job did and skipped: printed at the end and stored with the survey."""
 
@@ -78,9 +99,9 @@ class Summary:
     detections: dict[str, int] = field(default_factory=dict)
     located: int = 0
     unlocated: int = 0
-    defects: dict[str, int] = field(default_factory=dict)  # new, updated, reopened, not re-observed
+    defects: DefectCounts = field(default_factory=DefectCounts)
     network: str | None = None
-    anonymised: dict = field(default_factory=dict)  # mode, images, faces, plates masked in the stored images
+    anonymised: AnonymisedCounts | None = None  # what was masked in the stored images
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
@@ -156,13 +177,28 @@ def _detections_table(frame_rows: pd.DataFrame, dets: list) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+def plan_frames(footage: Footage, track: Track, opts: ProcessOptions, summary: Summary) -> pd.DataFrame:
+    """Every frame with its time, pose and whether it is sampled (geo.sampling); counts go to the summary."""
+    times = footage_times(footage, track, opts)
+    check_overlap(times, track, footage.info.path)
+    plan = sample_by_distance(times, track, spacing_m=opts.spacing_m, min_speed_mps=opts.min_speed_mps)
+    summary.frames_read = len(plan)
+    counts = plan["reason"].value_counts()
+    summary.frames_skipped = {str(k): int(v) for k, v in counts.items() if k != "sampled" and v}
+    kept = plan[plan["keep"]]
+    summary.frames_sampled = len(kept)
+    if len(kept):
+        summary.distance_km = float(kept["distance"].iloc[-1] - kept["distance"].iloc[0]) / 1000
+    return plan
+
+
 def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts: ProcessOptions,
                    *, detector: Detector | None = None, network: RoadNetwork | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> Summary:
     """Run one survey into the store. Raises a RoadscanError, leaving the store as it was, on bad input.
 
-    With a road `network` the observations are also snapped, merged into defects (across surveys)
-    and scored, in the same transaction.
+    Read the track, plan the frames, detect and locate, stage the images; then in one transaction
+    write the survey and, with a road `network`, its defects (`_write`).
     """
     footage_path = Path(footage_path)
     summary = Summary(footage=str(footage_path), gps=str(gps_path or footage_path))
@@ -179,137 +215,137 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
         if existing and not opts.replace:
             summary.survey_id, summary.already_stored = existing["id"], True
             return summary
-
         with clock.stage("sample"):
-            times = footage_times(footage, track, opts)
-            check_overlap(times, track, footage_path)
-            plan = sample_by_distance(times, track, spacing_m=opts.spacing_m, min_speed_mps=opts.min_speed_mps)
-        summary.frames_read = len(plan)
-        counts = plan["reason"].value_counts()
-        summary.frames_skipped = {str(k): int(v) for k, v in counts.items() if k != "sampled" and v}
-        kept = plan[plan["keep"]].reset_index(drop=True)
-        summary.frames_sampled = len(kept)
-        if len(kept):
-            summary.distance_km = float(kept["distance"].iloc[-1] - kept["distance"].iloc[0]) / 1000
+            plan = plan_frames(footage, track, opts, summary)
         if network is not None:
             lon, lat = track.fixes["lon"], track.fixes["lat"]
             network.check_covers((lon.min(), lat.min(), lon.max(), lat.max()))
             summary.network = str(network.path or "in memory")
-
         if detector is None:
             detector = load_detector(resolve_model(opts.model), backend=opts.backend, conf=opts.confidence,
                                      imgsz=opts.imgsz, batch=opts.batch)
         cam = camera.for_image(footage.info.width, footage.info.height)
-        staged = staging_dir(store)
-        originals = originals_dir(store, key).parent / staged.name if opts.keep_originals else None
-        try:
-            frames_out, obs_out = _detect_and_locate(footage, kept, plan["keep"].to_numpy(), detector, cam,
-                                                     track.crs, staged, opts, clock, on_progress, originals)
-            obs = pd.concat(obs_out, ignore_index=True) if obs_out else pd.DataFrame()
+        with ImageStaging(store, key, keep_originals=opts.keep_originals) as staging:
+            capture = FrameProcessor(detector, cam, track.crs, staging, opts).run(footage, plan, clock, on_progress)
+            summary.anonymised = capture.anonymised
+            obs = capture.observations
             summary.detections = dict(Counter(obs["code"])) if len(obs) else {}
             summary.located = int(obs["lat"].notna().sum()) if len(obs) else 0
             summary.unlocated = len(obs) - summary.located
-            frames_df = pd.DataFrame(frames_out)
-            with clock.stage("store"):
-                survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, kept, summary)
-                then = None
-                if network is not None:
-                    mapping = opts.mapping or MappingOptions()
-                    accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
-
-                    def then(conn, survey_id, obs_ids):
-                        with clock.stage("map"):
-                            summary.defects = map_defects(conn, survey_id, obs_ids, stored_obs, frames_df, network,
-                                                          mapping, gps_accuracy_m=accuracy)
-                stored_obs = _obs_columns(obs)
-                summary.survey_id = write_survey(store, survey, frames_df, stored_obs, staged,
-                                                 replace=opts.replace, then=then)
-                if originals is not None and originals.exists():
-                    final = originals_dir(store, key)
-                    shutil.rmtree(final, ignore_errors=True)
-                    originals.rename(final)
-        finally:
-            if staged.exists():
-                shutil.rmtree(staged, ignore_errors=True)
-            if originals is not None and originals.exists():
-                shutil.rmtree(originals, ignore_errors=True)
+            survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, plan[plan["keep"]], summary)
+            accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
+            summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
+            staging.publish_originals()
     return summary
 
 
-def originals_dir(store: Store, fingerprint: str) -> Path:
-    """Where `--keep-originals` puts a survey's unmasked frames: beside the image folder, never inside it."""
-    return store.images_dir.with_name(store.images_dir.name + "-originals") / f"survey-{fingerprint[:16]}"
+def _write(store: Store, survey: dict, capture: Capture, staging: ImageStaging, network: RoadNetwork | None,
+           opts: ProcessOptions, clock: _Clock, gps_accuracy_m: float | None) -> int:
+    """One transaction: the survey's rows, then its defects merged against those stored near it."""
+    with clock.stage("store"), survey_transaction(store, survey, capture.frames, capture.observations,
+                                                  staging.images, replace=opts.replace) as tx:
+        if network is None:
+            return tx.survey_id
+        with clock.stage("map"):
+            mapping = opts.mapping or MappingOptions()
+            known = tx.defects_near(search_bbox(capture.frames))
+            changes = plan_defect_changes(capture.observations, capture.frames, known, network, mapping,
+                                          survey_id=tx.survey_id, gps_accuracy_m=gps_accuracy_m)
+            tx.apply(changes)
+            rated = network.segments[network.segments["segment_id"].isin(set(changes.rate_segments))]
+            tx.replace_condition(condition_table(rated, tx.active_defects_on(changes.rate_segments),
+                                                 tx.coverage_on(changes.rate_segments), scoring=mapping.scoring))
+            clock.summary.defects = changes.counts()
+        return tx.survey_id
 
 
-def _detect_and_locate(footage, kept, keep_mask, detector, cam, crs, staged, opts, clock, on_progress,
-                       originals=None):
-    frames_out: list[dict] = []
-    anonymiser = Anonymiser(opts.anonymise) if opts.store_images != "none" else None
-    masked = clock.summary.anonymised = dict(mode=opts.anonymise, images=0, faces=0, plates=0,
-                                             face_detector="mtcnn" if anonymiser and anonymiser.detects_faces else None)
-    obs_out: list[pd.DataFrame] = []
-    batch_rows: list[dict] = []
-    batch_images: list[np.ndarray] = []
-    by_index = kept.set_index("frame")
+@dataclass
+class Capture:
+    """What detection produced for the store: sampled frames and placed observations, images staged."""
 
-    def flush() -> None:
+    frames: pd.DataFrame  # FRAME_COLUMNS
+    observations: pd.DataFrame  # OBSERVATION_COLUMNS + the frame's heading, in the order they are stored
+    anonymised: AnonymisedCounts
+
+
+class FrameProcessor:
+    """Sampled frames through the detector in batches, boxes onto the ground, frames into the staging folder.
+
+    Only masked images reach the staging folder (faces, plates and the sky band filled); the unmasked
+    original goes to its own folder only with --keep-originals.
+    """
+
+    def __init__(self, detector: Detector, camera: CameraProfile, crs: str, staging: ImageStaging,
+                 opts: ProcessOptions):
+        self.detector, self.camera, self.crs, self.staging, self.opts = detector, camera, crs, staging, opts
+        self.anonymiser = Anonymiser(opts.anonymise) if opts.store_images != "none" else None
+        self.frames: list[dict] = []
+        self.observations: list[pd.DataFrame] = []
+        self.anonymised = AnonymisedCounts(mode=opts.anonymise, face_detector="mtcnn" if self.anonymiser
+                                           and self.anonymiser.detects_faces else None)
+
+    def run(self, footage: Footage, plan: pd.DataFrame, clock: _Clock,
+            on_progress: Callable[[int, int], None] | None = None) -> Capture:
+        kept = plan[plan["keep"]].reset_index(drop=True)
+        by_index = kept.set_index("frame")
+        rows: list[dict] = []
+        images: list[np.ndarray] = []
+        done = 0
+        decode_t0 = time.perf_counter()
+        for frame in footage.frames(keep=plan["keep"].to_numpy()):
+            clock.summary.seconds["decode"] += time.perf_counter() - decode_t0
+            rows.append({"frame": frame.index, **by_index.loc[frame.index].to_dict()})
+            images.append(frame.image)
+            if len(images) >= self.opts.batch:
+                self._batch(rows, images, clock)
+                rows, images = [], []
+            done += 1
+            if on_progress:
+                on_progress(done, len(kept))
+            decode_t0 = time.perf_counter()
+        clock.summary.seconds["decode"] += time.perf_counter() - decode_t0
+        if images:
+            self._batch(rows, images, clock)
+        obs = pd.concat(self.observations, ignore_index=True) if self.observations else pd.DataFrame()
+        return Capture(pd.DataFrame(self.frames, columns=FRAME_COLUMNS), _observation_table(obs), self.anonymised)
+
+    def _batch(self, rows: list[dict], images: list[np.ndarray], clock: _Clock) -> None:
         with clock.stage("detect"):
-            dets = detector.predict(batch_images, frame_indices=[r["frame"] for r in batch_rows])
+            dets = self.detector.predict(images, frame_indices=[r["frame"] for r in rows])
         with clock.stage("locate"):
-            rows = pd.DataFrame(batch_rows)
-            table = _detections_table(rows, dets)
+            poses = pd.DataFrame(rows)
+            table = _detections_table(poses, dets)
             if len(table):
                 # offsets in x/y turn from the grid's north, not true north (they differ by up to ~3 degrees)
-                pose = rows.set_index("frame")[["x", "y", "grid_heading"]].rename(columns={"grid_heading": "heading"})
+                pose = poses.set_index("frame")[["x", "y", "grid_heading"]].rename(columns={"grid_heading": "heading"})
                 table = table.join(pose, on="frame_index")
-                table = pd.concat([table, locate(table, cam, crs)], axis=1)
-                obs_out.append(table)
+                table = pd.concat([table, locate(table, self.camera, self.crs)], axis=1)
+                self.observations.append(table)
         with clock.stage("store"):
             with_dets = set(table["frame_index"]) if len(table) else set()
-            for row, image in zip(batch_rows, batch_images):
-                keep_image = opts.store_images == "all" or (opts.store_images == "detections" and row["frame"] in with_dets)
-                name = None
-                if keep_image:
-                    name = f"frame-{row['frame']:06d}.jpg"
-                    if originals is not None:
-                        originals.mkdir(parents=True, exist_ok=True)
-                        Image.fromarray(image).save(originals / name, quality=95)
-                    # Only the masked image reaches the store: faces, plates (and the sky band) are filled.
-                    result = anonymiser(image, cam.horizon_row)
-                    masked["images"] += 1
-                    masked["faces"] += result.faces
-                    masked["plates"] += result.plates
-                    Image.fromarray(result.image).save(staged / name, quality=85)
-                frames_out.append(dict(frame_index=int(row["frame"]), time=row["time"], lat=row["lat"],
-                                       lon=row["lon"], heading_deg=row["heading"], speed_mps=row["speed"],
-                                       distance_m=row["distance"], image_path=name,
-                                       width=image.shape[1], height=image.shape[0]))
-        batch_rows.clear()
-        batch_images.clear()
+            for row, image in zip(rows, images):
+                keep = self.opts.store_images == "all" or (self.opts.store_images == "detections"
+                                                           and row["frame"] in with_dets)
+                self.frames.append(dict(frame_index=int(row["frame"]), time=row["time"], lat=row["lat"],
+                                        lon=row["lon"], heading_deg=row["heading"], speed_mps=row["speed"],
+                                        distance_m=row["distance"],
+                                        image_path=self._stage_image(row["frame"], image) if keep else None,
+                                        width=image.shape[1], height=image.shape[0]))
 
-    done = 0
-    decode_t0 = time.perf_counter()
-    for frame in footage.frames(keep=keep_mask):
-        clock.summary.seconds["decode"] += time.perf_counter() - decode_t0
-        row = by_index.loc[frame.index]
-        batch_rows.append({"frame": frame.index, **row.to_dict()})
-        batch_images.append(frame.image)
-        if len(batch_images) >= opts.batch:
-            flush()
-        done += 1
-        if on_progress:
-            on_progress(done, len(kept))
-        decode_t0 = time.perf_counter()
-    clock.summary.seconds["decode"] += time.perf_counter() - decode_t0
-    if batch_images:
-        flush()
-    return frames_out, obs_out
+    def _stage_image(self, frame_index: int, image: np.ndarray) -> str:
+        name = f"frame-{frame_index:06d}.jpg"
+        if self.staging.originals is not None:
+            self.staging.originals.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(self.staging.originals / name, quality=95)
+        result = self.anonymiser(image, self.camera.horizon_row)
+        self.anonymised.add(result.faces, result.plates)
+        Image.fromarray(result.image).save(self.staging.images / name, quality=85)
+        return name
 
 
-def _obs_columns(obs: pd.DataFrame) -> pd.DataFrame:
+def _observation_table(obs: pd.DataFrame) -> pd.DataFrame:
     if not len(obs):
-        return pd.DataFrame(columns=["frame_index", "code", "name", "confidence", "x1", "y1", "x2", "y2", "lat",
-                                     "lon", "forward_m", "right_m", "distance_m", "width_m", "length_m", "heading"])
+        return pd.DataFrame(columns=[*OBSERVATION_COLUMNS, "heading"])
     obs = obs.copy()
     obs["name"] = obs["code"].map(human_name)
     return obs

@@ -108,7 +108,7 @@ def test_a_later_survey_reopens_a_fixed_defect(crew, db, tmp_path):
     with open_store(db) as store:
         summary = process_survey(again.video, again.gpx, store, ProcessOptions(camera="sample-drive"),
                                  detector=TruthDetector(again.boxes()), network=load_network(again.roads))
-    assert summary.defects["reopened"] >= 1
+    assert summary.defects.reopened >= 1
     history = crew.get("/defects/1/history").json()
     assert history["status"] == "open"
     statuses = [(h["status"], h["by"]) for h in history["history"]]

@@ -49,7 +49,7 @@ def _run(drive, store, network, boxes=None):
 def test_every_painted_defect_becomes_exactly_one_defect(drive, store, network):
     summary = _run(drive, store, network)
     defects = read_defects(store)
-    assert summary.defects["new"] == len(defects) == len(drive.defects())
+    assert summary.defects.new == len(defects) == len(drive.defects())
     scored = defect_errors(defects, drive, network)
     assert (scored.matches == 1).all(), scored
     assert scored.segment_ok.all(), scored
@@ -78,7 +78,7 @@ def test_second_survey_updates_and_never_duplicates(drive, resurvey, store, netw
     first = read_defects(store)
     summary = _run(resurvey, store, network)
     assert summary.survey_id == 2 and not summary.already_stored
-    assert summary.defects["new"] == 0 and summary.defects["updated"] == len(first)
+    assert summary.defects.new == 0 and summary.defects.updated == len(first)
     after = read_defects(store)
     assert len(after) == len(first)
     assert (after.n_surveys == 2).all() and (after.last_survey_id == 2).all()
@@ -102,7 +102,7 @@ def test_fixed_defect_seen_again_is_reopened(drive, resurvey, store, network):
     with store.engine.begin() as conn:
         conn.execute(text("update defects set status = 'fixed' where id = 1"))
     summary = _run(resurvey, store, network)
-    assert summary.defects["reopened"] == 1
+    assert summary.defects.reopened == 1
     after = read_defects(store).set_index("id")
     assert after.loc[1, "status"] == "open"
     assert "reopened" in defect_history(store, 1).note.iloc[-1]

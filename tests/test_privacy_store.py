@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 import numpy as np
@@ -20,7 +21,8 @@ from roadscan.cli import app as cli_app
 from roadscan.detector.anonymise import HORIZON_FILL, Anonymiser
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.roads import load_network
-from roadscan.pipeline import ProcessOptions, originals_dir, process_survey
+from roadscan.api.store.staging import originals_dir
+from roadscan.pipeline import ProcessOptions, process_survey
 from roadscan.sample import make_sample_drive
 from roadscan.sample.oracle import TruthDetector
 
@@ -64,10 +66,10 @@ def test_every_stored_image_is_anonymised_and_counted(processed):
     assert len(files) == summary.frames_sampled > 20
     for path in files:
         assert_anonymised(path)
-    assert summary.anonymised["mode"] == "both" and summary.anonymised["images"] == len(files)
+    assert summary.anonymised.mode == "both" and summary.anonymised.images == len(files)
     with sqlite3.connect(db) as conn:
         stored = json.loads(conn.execute("select summary from surveys").fetchone()[0])
-    assert stored["anonymised"] == summary.anonymised
+    assert stored["anonymised"] == asdict(summary.anonymised)
     assert not images.with_name(images.name + "-originals").exists()  # nothing kept unless asked
 
 

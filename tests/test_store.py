@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from roadscan.api.store.database import open_store, schema_version
 from roadscan.api.store.schema import SCHEMA_VERSION
-from roadscan.api.store.surveys import count_rows, find_survey, list_surveys, staging_dir, write_survey
+from roadscan.api.store.staging import staging_dir
+from roadscan.api.store.surveys import count_rows, find_survey, list_surveys, write_survey
 from roadscan.core.errors import StoreError
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)

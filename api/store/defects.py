@@ -1,46 +1,27 @@
-"""Defects in the store: read them for merging and listing, write a survey's changes with it.
+"""Defects in the store: read them for merging and listing, apply a survey's changes with it.
 
 A survey's defect changes (new defects, updated ones, status changes, coverage, the segments it was
-snapped to and the recomputed condition) are written by `write_defect_changes` inside the survey's
-own transaction (`write_survey(..., then=...)`), so a failure leaves neither half.
+snapped to) are computed by geo/ (`core.changes.DefectChanges`) and applied here by
+`apply_defect_changes`, inside the survey's own transaction (`surveys.survey_transaction`), so a
+failure leaves neither half. The reads a survey makes are bounded by the segments it touched.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, and_, delete, select, update
 
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.core.changes import DefectChanges
+from roadscan.core.statuses import ACTIVE_STATUSES
+from roadscan.core.tables import COVERAGE_COLUMNS, STORED_DEFECT_COLUMNS
 
-# Statuses a re-survey may change: fixed and dismissed are a person's decision, except that a
-# "fixed" defect seen again is reopened (and says so).
-OPEN_STATUSES = ("open", "scheduled", "not re-observed")
-ACTIVE_STATUSES = ("open", "scheduled", "not re-observed")  # what counts towards road condition
-
-DEFECT_FIELDS = ["code", "name", "family", "lat", "lon", "segment_id", "road_name", "road_class", "chainage_m",
-                 "side", "offset_m", "on_network", "width_m", "length_m", "area_m2", "n_obs", "n_surveys",
-                 "max_confidence", "mean_confidence", "severity", "severity_reason", "certainty", "priority",
-                 "priority_breakdown", "priority_reason", "first_seen", "last_seen"]
-
-
-@dataclass
-class DefectChanges:
-    """What one survey does to the defects layer; every table in metric-free form (lat/lon, WKT)."""
-
-    inserts: pd.DataFrame  # DEFECT_FIELDS + obs_rows (positions in the survey's observation list)
-    updates: pd.DataFrame  # DEFECT_FIELDS + defect_id + obs_rows
-    not_reobserved: list[int] = field(default_factory=list)
-    coverage: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["segment_id", "start_m", "end_m"]))
-    segments: pd.DataFrame = field(default_factory=pd.DataFrame)  # segment_id, name, road_class, speed_kmh, length_m, network, geometry_wkt
-    observation_snaps: pd.DataFrame = field(default_factory=pd.DataFrame)  # per observation row: segment_id, chainage_m, side, offset_m, on_network
-    condition: Any = None  # callable(conn) -> condition rows; needs the stored coverage, so it runs last
+CHUNK = 500  # ids per IN (...): SQLite caps bound parameters per statement
 
 
 def read_defects(store: Store, *, bbox: tuple[float, float, float, float] | None = None,
@@ -75,19 +56,31 @@ def read_condition(store: Store, level: str = "segment") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(c.c.keys()))
 
 
-def read_coverage(conn: Connection) -> pd.DataFrame:
+def _in_chunks(conn: Connection, query, column, ids) -> list:
+    ids = list(ids)
+    rows = []
+    for i in range(0, len(ids), CHUNK):
+        rows += conn.execute(query.where(column.in_(ids[i:i + CHUNK]))).mappings().all()
+    return rows
+
+
+def coverage_on(conn: Connection, segment_ids) -> pd.DataFrame:
+    """What every stored survey saw of these segments (chainage intervals)."""
     c = schema.coverage
-    rows = conn.execute(select(c.c.segment_id, c.c.start_m, c.c.end_m)).all()
-    return pd.DataFrame(rows, columns=["segment_id", "start_m", "end_m"])
+    rows = _in_chunks(conn, select(c.c.segment_id, c.c.start_m, c.c.end_m), c.c.segment_id, segment_ids)
+    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+
+
+def active_defects_on(conn: Connection, segment_ids) -> pd.DataFrame:
+    """Defects still on the road (ACTIVE_STATUSES) and on the network, on these segments."""
+    d = schema.defects
+    query = select(d).where(d.c.status.in_([str(s) for s in ACTIVE_STATUSES]), d.c.on_network == 1)
+    return pd.DataFrame(_in_chunks(conn, query, d.c.segment_id, segment_ids), columns=list(d.c.keys()))
 
 
 def read_segments(conn: Connection, ids) -> pd.DataFrame:
     s = schema.segments
-    ids = list(ids)
-    rows = []
-    for i in range(0, len(ids), 500):  # SQLite caps bound parameters per statement
-        rows += conn.execute(select(s).where(s.c.segment_id.in_(ids[i:i + 500]))).mappings().all()
-    return pd.DataFrame(rows, columns=list(s.c.keys()))
+    return pd.DataFrame(_in_chunks(conn, select(s), s.c.segment_id, ids), columns=list(s.c.keys()))
 
 
 def _clean(value):
@@ -113,11 +106,10 @@ def _history(conn: Connection, defect_id: int, status: str, note: str, survey_id
                                                         by=f"survey {survey_id}", at=now, survey_id=survey_id))
 
 
-def write_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], changes: DefectChanges) -> dict[str, int]:
-    """Apply a survey's defect changes in the caller's transaction; returns counts for the summary."""
+def apply_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], changes: DefectChanges) -> None:
+    """Write a survey's defect changes in the caller's transaction, exactly as geo/ computed them."""
     now = datetime.now(timezone.utc)
     d, o = schema.defects, schema.observations
-    counts = {"new": 0, "updated": 0, "reopened": 0, "not re-observed": 0}
 
     if len(changes.segments):
         known = set(read_segments(conn, changes.segments["segment_id"])["segment_id"])
@@ -136,55 +128,43 @@ def write_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], c
         if ids:
             conn.execute(update(o).where(o.c.id.in_(ids)).values(defect_id=defect_id))
 
+    def evidence(rec: dict) -> dict:
+        row = rec.get("evidence_row")
+        return {} if row is None or (isinstance(row, float) and math.isnan(row)) else \
+            {"evidence_observation_id": obs_ids[int(row)]}
+
     for rec in changes.inserts.to_dict("records"):
-        values = _row(rec, DEFECT_FIELDS)
-        rows = list(rec["obs_rows"])
-        values.update(status="open", first_survey_id=survey_id, last_survey_id=survey_id, updated_at=now,
-                      evidence_observation_id=obs_ids[rec["evidence_row"]] if rec.get("evidence_row") is not None else None)
+        values = {**_row(rec, STORED_DEFECT_COLUMNS), "status": rec["status"], "first_survey_id": survey_id,
+                  "last_survey_id": survey_id, "updated_at": now, "evidence_observation_id": None, **evidence(rec)}
         defect_id = conn.execute(d.insert().values(**values)).inserted_primary_key[0]
-        link(defect_id, rows)
-        _history(conn, defect_id, "open", "found by survey", survey_id, now)
-        counts["new"] += 1
+        link(defect_id, list(rec["obs_rows"]))
+        _history(conn, defect_id, rec["status"], rec["note"], survey_id, now)
 
     for rec in changes.updates.to_dict("records"):
         defect_id = int(rec["defect_id"])
-        status = conn.execute(select(d.c.status).where(d.c.id == defect_id)).scalar_one()
-        values = _row(rec, DEFECT_FIELDS)
-        values.update(last_survey_id=survey_id, updated_at=now)
-        if rec.get("evidence_row") is not None:
-            values["evidence_observation_id"] = obs_ids[rec["evidence_row"]]
-        if status == "fixed":
-            values["status"] = "open"
-            _history(conn, defect_id, "open", "reopened: seen again by a survey after it was marked fixed",
-                     survey_id, now)
-            counts["reopened"] += 1
-        elif status == "not re-observed":
-            values["status"] = "open"
-            _history(conn, defect_id, "open", "seen again by a survey", survey_id, now)
+        values = {**_row(rec, STORED_DEFECT_COLUMNS), "last_survey_id": survey_id, "updated_at": now, **evidence(rec)}
         conn.execute(update(d).where(d.c.id == defect_id).values(**values))
         link(defect_id, list(rec["obs_rows"]))
-        counts["updated"] += 1
 
-    for defect_id in changes.not_reobserved:
-        status = conn.execute(select(d.c.status).where(d.c.id == int(defect_id))).scalar_one()
-        if status in ("open", "scheduled"):
-            conn.execute(update(d).where(d.c.id == int(defect_id)).values(status="not re-observed", updated_at=now))
-            _history(conn, int(defect_id), "not re-observed",
-                     "in view of a later survey but not detected: a candidate for repaired", survey_id, now)
-            counts["not re-observed"] += 1
+    for rec in changes.status_changes.to_dict("records"):
+        defect_id = int(rec["defect_id"])
+        conn.execute(update(d).where(d.c.id == defect_id).values(status=rec["status"], updated_at=now))
+        _history(conn, defect_id, rec["status"], rec["note"], survey_id, now)
 
     if len(changes.coverage):
-        conn.execute(schema.coverage.insert(), [{**_row(r, ["segment_id", "start_m", "end_m"]), "survey_id": survey_id}
+        conn.execute(schema.coverage.insert(), [{**_row(r, COVERAGE_COLUMNS), "survey_id": survey_id}
                                                 for r in changes.coverage.to_dict("records")])
-    if changes.condition is not None:
-        rows = changes.condition(conn)
-        if rows is not None and len(rows):
-            ids = list(rows["segment_id"].unique())
-            for i in range(0, len(ids), 500):
-                conn.execute(delete(schema.segment_condition).where(
-                    schema.segment_condition.c.segment_id.in_(ids[i:i + 500])))
-            cols = list(schema.segment_condition.c.keys())
-            conn.execute(schema.segment_condition.insert(),
-                         [{**_row(r, cols), "updated_at": now} for r in rows.drop(columns="id", errors="ignore")
-                          .to_dict("records")])
-    return counts
+
+
+def replace_condition(conn: Connection, rows: pd.DataFrame) -> None:
+    """Store the condition rows of some segments in place of what those segments had."""
+    if rows is None or not len(rows):
+        return
+    now = datetime.now(timezone.utc)
+    ids = list(rows["segment_id"].unique())
+    for i in range(0, len(ids), CHUNK):
+        conn.execute(delete(schema.segment_condition).where(schema.segment_condition.c.segment_id.in_(ids[i:i + CHUNK])))
+    cols = list(schema.segment_condition.c.keys())
+    conn.execute(schema.segment_condition.insert(),
+                 [{**_row(r, cols), "updated_at": now} for r in rows.drop(columns="id", errors="ignore")
+                  .to_dict("records")])

@@ -1,7 +1,9 @@
-"""Writing and reading surveys: one survey is written in one transaction, images included.
+"""Writing and reading surveys: one survey is written in one transaction, with its defects and images.
 
-Frame images are staged in a scratch folder while the footage is processed and moved into the store's
-image folder only as the transaction commits, so a crash or bad input leaves neither rows nor files.
+`survey_transaction` inserts the survey's rows and hands the caller a `SurveyTransaction` whose verbs
+read the defects near it and apply the changes computed from them (geo/), all before one commit.
+Frame images wait in a scratch folder (api/store/staging.py) and move into the store's image folder
+only as the transaction commits, so a crash or bad input leaves neither rows nor files.
 """
 
 from __future__ import annotations
@@ -10,21 +12,19 @@ import json
 import math
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
-from roadscan.api.store import schema
+from roadscan.api.store import defects, schema
 from roadscan.api.store.database import Store
+from roadscan.core.changes import DefectChanges
 from roadscan.core.errors import StoreError
-
-FRAME_COLUMNS = ["frame_index", "time", "lat", "lon", "heading_deg", "speed_mps", "distance_m",
-                 "image_path", "width", "height"]
-OBSERVATION_COLUMNS = ["frame_index", "code", "name", "confidence", "x1", "y1", "x2", "y2", "lat", "lon",
-                       "forward_m", "right_m", "distance_m", "width_m", "length_m"]
+from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
 
 
 def find_survey(store: Store, fingerprint: str) -> dict[str, Any] | None:
@@ -57,16 +57,6 @@ def survey_image_dir(store: Store, fingerprint: str) -> Path:
     return store.images_dir / f"survey-{fingerprint[:16]}"
 
 
-def staging_dir(store: Store) -> Path:
-    """A fresh scratch folder beside the image folder (same file system, so the final move is a rename)."""
-    path = store.images_dir / f".staging-{uuid.uuid4().hex}"
-    try:
-        path.mkdir(parents=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the image folder ({exc.strerror})", path=store.images_dir) from None
-    return path
-
-
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     """Rows as dicts with NaN/NaT turned into NULL and pandas timestamps into datetimes."""
     out = []
@@ -80,15 +70,72 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
-                 staged_images: Path | None = None, *, replace: bool = False,
-                 then: Callable[[Connection, int, list[int]], None] | None = None) -> int:
-    """Insert one survey with its frames and observations atomically; returns the survey id.
+class SurveyTransaction:
+    """A survey being written: its rows are in, the transaction is open.
+
+    The verbs read what the store holds near the survey and write what the caller computed from it,
+    all before the commit, so the defects are merged against exactly what is stored.
+    """
+
+    def __init__(self, conn: Connection, survey_id: int, observation_ids: list[int]):
+        self._conn = conn
+        self.survey_id = survey_id
+        self.observation_ids = observation_ids  # in the order of the observation rows given
+
+    def defects_near(self, bbox: tuple[float, float, float, float]) -> pd.DataFrame:
+        """Stored defects within a lon/lat box: the candidates a new survey's sightings may match."""
+        return defects.read_defects(None, bbox=bbox, conn=self._conn)
+
+    def apply(self, changes: DefectChanges) -> None:
+        defects.apply_defect_changes(self._conn, self.survey_id, self.observation_ids, changes)
+
+    def coverage_on(self, segment_ids) -> pd.DataFrame:
+        return defects.coverage_on(self._conn, segment_ids)
+
+    def active_defects_on(self, segment_ids) -> pd.DataFrame:
+        return defects.active_defects_on(self._conn, segment_ids)
+
+    def replace_condition(self, rows: pd.DataFrame) -> None:
+        defects.replace_condition(self._conn, rows)
+
+
+def _insert_survey(conn: Connection, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
+                   replace: bool) -> SurveyTransaction:
+    fingerprint = survey["fingerprint"]
+    old = conn.execute(select(schema.surveys.c.id).where(schema.surveys.c.fingerprint == fingerprint)).scalar()
+    if old is not None:
+        if not replace:
+            raise StoreError(f"this footage and track are already stored as survey {old}",
+                             path=survey["footage_path"], hint="use --replace to process it again")
+        conn.execute(delete(schema.observations).where(schema.observations.c.survey_id == old))
+        conn.execute(delete(schema.frames).where(schema.frames.c.survey_id == old))
+        conn.execute(delete(schema.surveys).where(schema.surveys.c.id == old))
+    survey_id = conn.execute(schema.surveys.insert().values(**survey)).inserted_primary_key[0]
+    frame_rows = _records(frames, FRAME_COLUMNS)
+    if frame_rows:
+        conn.execute(schema.frames.insert(), [{**r, "survey_id": survey_id} for r in frame_rows])
+    ids = dict(conn.execute(select(schema.frames.c.frame_index, schema.frames.c.id)
+                            .where(schema.frames.c.survey_id == survey_id)).all())
+    obs_rows = _records(observations, OBSERVATION_COLUMNS)
+    for r in obs_rows:
+        r["frame_id"] = ids[r.pop("frame_index")]
+        r["survey_id"] = survey_id
+    if obs_rows:
+        conn.execute(schema.observations.insert(), obs_rows)
+    obs_ids = conn.execute(select(schema.observations.c.id).where(schema.observations.c.survey_id == survey_id)
+                           .order_by(schema.observations.c.id)).scalars().all()
+    return SurveyTransaction(conn, survey_id, list(obs_ids))
+
+
+@contextmanager
+def survey_transaction(store: Store, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
+                       staged_images: Path | None = None, *, replace: bool = False) -> Iterator[SurveyTransaction]:
+    """Write one survey with its frames and observations; the body adds its defects; all commit together.
 
     `frames.image_path` is relative to `staged_images`; it is rewritten relative to the store's image
-    folder. With `replace`, an earlier survey of the same fingerprint is removed in the same transaction
-    (defects it found stay, without its sightings). `then(conn, survey_id, observation_ids)` writes
-    more in the same transaction (the survey's defects); observation ids follow the rows' order.
+    folder, and the folder is moved into place as the transaction commits. With `replace`, an earlier
+    survey of the same fingerprint is removed in the same transaction (defects it found stay, without
+    its sightings). An exception in the body rolls everything back, files included.
     """
     fingerprint = survey["fingerprint"]
     final_dir = survey_image_dir(store, fingerprint)
@@ -101,30 +148,7 @@ def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, obs
               "camera": json.dumps(survey["camera"], default=str) if not isinstance(survey["camera"], str) else survey["camera"]}
     try:
         with store.engine.begin() as conn:
-            old = conn.execute(select(schema.surveys.c.id).where(schema.surveys.c.fingerprint == fingerprint)).scalar()
-            if old is not None:
-                if not replace:
-                    raise StoreError(f"this footage and track are already stored as survey {old}",
-                                     path=survey["footage_path"], hint="use --replace to process it again")
-                conn.execute(delete(schema.observations).where(schema.observations.c.survey_id == old))
-                conn.execute(delete(schema.frames).where(schema.frames.c.survey_id == old))
-                conn.execute(delete(schema.surveys).where(schema.surveys.c.id == old))
-            survey_id = conn.execute(schema.surveys.insert().values(**survey)).inserted_primary_key[0]
-            frame_rows = _records(frames, FRAME_COLUMNS)
-            if frame_rows:
-                conn.execute(schema.frames.insert(), [{**r, "survey_id": survey_id} for r in frame_rows])
-            ids = dict(conn.execute(select(schema.frames.c.frame_index, schema.frames.c.id)
-                                    .where(schema.frames.c.survey_id == survey_id)).all())
-            obs_rows = _records(observations, OBSERVATION_COLUMNS)
-            for r in obs_rows:
-                r["frame_id"] = ids[r.pop("frame_index")]
-                r["survey_id"] = survey_id
-            if obs_rows:
-                conn.execute(schema.observations.insert(), obs_rows)
-            if then is not None:
-                obs_ids = conn.execute(select(schema.observations.c.id).where(
-                    schema.observations.c.survey_id == survey_id).order_by(schema.observations.c.id)).scalars().all()
-                then(conn, survey_id, list(obs_ids))
+            yield _insert_survey(conn, survey, frames, observations, replace)
             # Files last, just before the commit: a failure above leaves the image folder untouched.
             if final_dir.exists():
                 final_dir.rename(trash_dir)
@@ -143,7 +167,14 @@ def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, obs
             shutil.rmtree(staged_images, ignore_errors=True)
     if moved_old:
         shutil.rmtree(trash_dir, ignore_errors=True)
-    return survey_id
+
+
+def write_survey(store: Store, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
+                 staged_images: Path | None = None, *, replace: bool = False) -> int:
+    """Insert one survey with its frames and observations atomically (no defects); returns its id."""
+    with survey_transaction(store, survey, frames, observations, staged_images, replace=replace) as tx:
+        pass
+    return tx.survey_id
 
 
 def read_observations(store: Store, survey_id: int) -> pd.DataFrame:
