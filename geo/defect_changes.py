@@ -129,7 +129,9 @@ def _scored(defects: pd.DataFrame, network: RoadNetwork, opts: MappingOptions) -
 
 
 def _known_in_metres(known: pd.DataFrame, network: RoadNetwork) -> pd.DataFrame:
-    x, y = _metric(network, known["lon"], known["lat"]) if len(known) else (np.empty(0), np.empty(0))
+    if not len(known):
+        return pd.DataFrame(columns=["defect_id", "code", "status", "x", "y", "on_network"])
+    x, y = _metric(network, known["lon"], known["lat"])
     return known.rename(columns={"id": "defect_id"}).assign(x=x, y=y, on_network=known["on_network"].astype(bool))
 
 
