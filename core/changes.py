@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from roadscan.core.statuses import DefectStatus
 from roadscan.core.tables import COVERAGE_COLUMNS, SEGMENT_COLUMNS
 
 # Why a status changed, in the change table's `change` column (counted in the survey summary).
 FOUND = "found"
 REOPENED = "reopened"  # was marked fixed, seen again
 SEEN_AGAIN = "seen again"  # was "not re-observed", seen again
-UNSEEN = "not re-observed"
+UNSEEN = str(DefectStatus.NOT_REOBSERVED)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
 from roadscan.detector.footage import Footage, open_footage
+from roadscan.detector.models import shipped_model
 from roadscan.fingerprint import fingerprint
 from roadscan.geo.camera import CameraProfile
 from roadscan.geo.camera_profiles import load_profile
@@ -42,7 +43,6 @@ from roadscan.geo.roads import RoadNetwork
 from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
 
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "detector" / "models" / "roadscan.onnx"
 STAGES = ("decode", "sample", "detect", "locate", "map", "store")
 
 
@@ -125,8 +125,9 @@ class _Clock:
 def resolve_model(model: Path | None) -> Path:
     if model is not None:
         return Path(model)
-    if SHIPPED_MODEL.exists():
-        return SHIPPED_MODEL
+    shipped = shipped_model("onnx")
+    if shipped is not None:
+        return shipped
     raise ModelError("no detector model given and no shipped model is installed",
                      hint="pass --model WEIGHTS.pt (any local YOLO weights file)")
 
