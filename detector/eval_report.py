@@ -15,10 +15,12 @@ import numpy as np
 from roadscan.core.classes import CLASS_CODES, COLOURS, human_name
 from roadscan.detector.detections import Detections
 from roadscan.detector.evaluation import Evaluation, read_rgb
+from roadscan.detector.extras import require_train
 
 
 
 def _pyplot():
+    require_train("matplotlib", "plotting (evaluation reports, learning curves)")
     import matplotlib
 
     matplotlib.use("Agg", force=False)

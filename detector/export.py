@@ -7,7 +7,7 @@ run on a smaller rectangular input; `batch=N` fixes the batch and the square inp
 The graph is not slimmed by default: ONNX Runtime's own graph optimiser already folds what
 onnxslim would (measured: same outputs, no speed difference, 3x the export time), so onnxslim is
 not a dependency; `simplify=True` uses it when installed. The opset is ultralytics' choice for the
-installed torch (18 for torch 2.4+), which the `detect` extra's onnxruntime>=1.18 runs. The result
+installed torch (18 for torch 2.4+), which roadscan's onnxruntime>=1.18 runs. The result
 is loaded once in ONNX Runtime before it is reported as done.
 """
 
@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from roadscan.core.errors import ConfigError, ModelError
+from roadscan.detector.extras import TRAIN_HINT, TRAIN_INSTALL
 
 
 def export_onnx(weights: Path | str, *, imgsz: int = 416, batch: int | None = None, out: Path | str | None = None,
@@ -40,7 +41,7 @@ def export_onnx(weights: Path | str, *, imgsz: int = 416, batch: int | None = No
     if batch is not None and batch < 1:
         raise ConfigError(f"export batch {batch} must be at least 1", hint="or leave it out for a dynamic batch")
     if importlib.util.find_spec("onnx") is None:
-        raise ConfigError("the onnx package is not installed", hint="install it with: pip install 'roadscan[detect]'")
+        raise ConfigError("ONNX export needs the onnx package, which is not installed", hint=TRAIN_HINT)
     if simplify and importlib.util.find_spec("onnxslim") is None:
         raise ConfigError("simplify needs the onnxslim package", hint="pip install onnxslim, or export without it")
 
@@ -62,7 +63,7 @@ def export_onnx(weights: Path | str, *, imgsz: int = 416, batch: int | None = No
         except Exception as e:  # ultralytics reports export failures as assorted exception types
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"ONNX export failed: {reason}", path=weights,
-                             hint="check the onnx package is installed (pip install 'roadscan[detect]')") from e
+                             hint=f"check the training extra is complete ({TRAIN_INSTALL})") from e
         from roadscan.detector.backends.onnx_backend import OnnxDetector
 
         OnnxDetector(Path(written), imgsz=imgsz)  # fails here, naming the file, if ONNX Runtime cannot run it

@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from roadscan.detector.extras import require_train
+
 _ENV = {
     "YOLO_OFFLINE": "1",  # utils.is_online() -> False: no usage events, Sentry or PyPI update checks
     "YOLO_AUTOINSTALL": "0",  # check_requirements() never runs pip
@@ -59,6 +61,7 @@ def ensure_offline() -> None:
     global _done
     if _done:
         return
+    require_train("ultralytics", "training, ONNX export and running .pt weights")
     os.environ.update(_ENV)
     os.environ.pop("ULTRALYTICS_API_KEY", None)  # the Platform callback streams training runs when a key is set
     if "ultralytics" not in sys.modules:

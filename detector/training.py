@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from roadscan.detector.extras import require_train
 from roadscan.detector.offline import ensure_offline
 from roadscan.core.errors import ConfigError, DatasetError, ModelError
 
@@ -72,6 +73,7 @@ def train(data_yaml: Path | str, *, model: str | Path = "yolo11n.yaml", epochs: 
     counted from the restart). `callbacks` maps ultralytics events (e.g. "on_fit_epoch_end") to
     functions of the trainer, for progress output.
     """
+    require_train("ultralytics", "training")
     data_yaml, run_dir = Path(data_yaml), Path(project).resolve() / name
     if not data_yaml.is_file():
         raise DatasetError("dataset YAML not found", path=data_yaml,

@@ -124,7 +124,9 @@ def evaluate_cmd(
     from roadscan.detector.dataset import DEFAULT_SOURCES
     from roadscan.detector.eval_report import summary_table, write_report
     from roadscan.detector.evaluation import evaluate, load_eval_set, parse_classes
+    from roadscan.detector.extras import require_train
 
+    require_train("matplotlib", "the evaluation report's plots")  # say so before the run, not after it
     evalset = load_eval_set(data, classes=parse_classes(classes), sources_yaml=sources or DEFAULT_SOURCES)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True) as progress:

@@ -27,7 +27,7 @@ def tiny_yolo_pt(tmp_path_factory) -> Path:
     boxes are the same every run. Session-scoped: building it costs about a second.
     """
     if importlib.util.find_spec("ultralytics") is None:  # importorskip would import it before ensure_offline
-        pytest.skip("the detector stack (pip install 'roadscan[detect]') is not installed")
+        pytest.skip("the detector stack (pip install 'roadscan[train]') is not installed")
     from roadscan.detector.offline import ensure_offline
 
     ensure_offline()

@@ -14,7 +14,7 @@ from roadscan.core.errors import ConfigError, ModelError
 
 # find_spec, not importorskip: importing ultralytics before ensure_offline() would let it go online
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
-                                reason="the detector stack (pip install 'roadscan[detect]') is not installed")
+                                reason="the detector stack (pip install 'roadscan[train]') is not installed")
 
 
 def noise(h: int, w: int, seed: int) -> np.ndarray:

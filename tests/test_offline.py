@@ -14,7 +14,7 @@ import pytest
 
 # find_spec, not importorskip: importing ultralytics before ensure_offline() would let it go online
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
-                                reason="the detector stack (pip install 'roadscan[detect]') is not installed")
+                                reason="the detector stack (pip install 'roadscan[train]') is not installed")
 
 # Runs in a fresh interpreter (so ultralytics is imported after ensure_offline, as in production)
 # with every socket entry point replaced by one that records the attempt and fails.

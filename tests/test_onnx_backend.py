@@ -17,7 +17,7 @@ from roadscan.core.errors import ConfigError, ModelError
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("ultralytics", "onnx", "onnxruntime")),
-    reason="the detector stack (pip install 'roadscan[detect]') is not installed")
+    reason="the detector stack (pip install 'roadscan[train]') is not installed")
 
 
 def noise(h: int, w: int, seed: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from _bench import load_bench
 def scenes():
     found = load_bench("privacy").real_face_scenes()
     if not found:
-        pytest.skip("ultralytics (the detect extra) is not installed: its sample photos are the real faces")
+        pytest.skip("ultralytics (the train extra) is not installed: its sample photos are the real faces")
     return found
 
 

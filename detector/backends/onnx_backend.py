@@ -31,8 +31,8 @@ def _import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as e:
-        raise ConfigError("ONNX Runtime is not installed",
-                          hint="install it with: pip install 'roadscan[detect]'") from e
+        raise ConfigError("ONNX Runtime is not installed, though roadscan depends on it",
+                          hint="install it with: pip install onnxruntime (or reinstall roadscan)") from e
     return onnxruntime
 
 

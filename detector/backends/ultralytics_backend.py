@@ -15,6 +15,7 @@ from roadscan.detector.backends.base import batched, check_images
 from roadscan.core.classes import code_for
 from roadscan.detector.detections import Detections
 from roadscan.core.errors import ConfigError, ModelError
+from roadscan.detector.extras import TRAIN_HINT
 
 # Tasks whose results carry axis-aligned boxes; a segmentation model's boxes serve as well.
 BOX_TASKS = {"detect", "segment"}
@@ -83,6 +84,6 @@ def _import_ultralytics():
         from ultralytics import YOLO
         from ultralytics.utils.torch_utils import select_device
     except ImportError as e:
-        raise ConfigError(f"the detector stack is not installed ({e.name or e})",
-                          hint="install it with: pip install 'roadscan[detect]'") from e
+        raise ConfigError(f".pt weights run on ultralytics and torch, and {e.name or e} is not installed",
+                          hint=f"{TRAIN_HINT}, or give ONNX weights (.onnx), which run on ONNX Runtime") from e
     return YOLO, select_device
