@@ -16,16 +16,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from roadscan.api.ogc.errors import OGCError
 from roadscan.api.store.database import Store
-from roadscan.api.store.schema import ROLES, api_keys
+from roadscan.api.store.keys import ROLES, add_key, find_key
 from roadscan.core.errors import ConfigError
 
 KEY_PREFIX = "rsk_"
@@ -58,7 +55,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-# --- managing keys (the `roadscan keys` commands) ------------------------------------------------
+# --- making keys (`roadscan keys create`; the store lists and revokes them) -----------------------
 
 def create_key(store: Store, name: str, role: str) -> tuple[int, str]:
     """A new key for `name` with `role`; returns (id, key). The key is not stored and cannot be shown again."""
@@ -68,35 +65,7 @@ def create_key(store: Store, name: str, role: str) -> tuple[int, str]:
     if not name or name.isdigit():
         raise ConfigError(f"'{name}' is not a usable key name", hint="name it after the person or crew, e.g. crew-north")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    try:
-        with store.engine.begin() as conn:
-            key_id = conn.execute(api_keys.insert().values(
-                name=name, role=role, key_hash=hash_key(key), prefix=key[:len(KEY_PREFIX) + 4],
-                created_at=datetime.now(timezone.utc))).inserted_primary_key[0]
-    except IntegrityError:
-        raise ConfigError(f"a key named '{name}' exists already",
-                          hint="choose another name (a revoked key keeps its name, so history stays unambiguous)") from None
-    return int(key_id), key
-
-
-def revoke_key(store: Store, name_or_id: str) -> dict:
-    """Revoke a key by its name or id; returns its row. Revoking twice is an error that says so."""
-    column = api_keys.c.id if str(name_or_id).isdigit() else api_keys.c.name
-    value = int(name_or_id) if str(name_or_id).isdigit() else name_or_id
-    with store.engine.begin() as conn:
-        row = conn.execute(select(api_keys).where(column == value)).mappings().first()
-        if row is None:
-            raise ConfigError(f"no API key named or numbered '{name_or_id}'", hint="roadscan keys list shows them")
-        if row["revoked_at"] is not None:
-            raise ConfigError(f"key '{row['name']}' was revoked already, at {row['revoked_at']:%Y-%m-%d %H:%M} UTC")
-        conn.execute(update(api_keys).where(api_keys.c.id == row["id"]).values(revoked_at=datetime.now(timezone.utc)))
-    return dict(row)
-
-
-def list_keys(store: Store) -> list[dict]:
-    cols = [c for c in api_keys.c if c.name != "key_hash"]
-    with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(*cols).order_by(api_keys.c.id)).mappings()]
+    return add_key(store, name=name, role=role, key_hash=hash_key(key), prefix=key[:len(KEY_PREFIX) + 4]), key
 
 
 # --- checking requests ---------------------------------------------------------------------------
@@ -116,10 +85,7 @@ def _principal(request: Request) -> Principal | None:
     key = _presented_key(request)
     if key is None:
         return None
-    store: Store = request.app.state.store
-    with store.engine.connect() as conn:
-        row = conn.execute(select(api_keys.c.id, api_keys.c.name, api_keys.c.role, api_keys.c.revoked_at)
-                           .where(api_keys.c.key_hash == hash_key(key))).first()
+    row = find_key(request.app.state.store, hash_key(key))
     if row is None:
         raise AuthError(401, "the API key is not valid; ask an administrator for one (roadscan keys create)")
     if row.revoked_at is not None:

@@ -18,13 +18,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from PIL import Image, ImageDraw
-from sqlalchemy import select
 
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
 from roadscan.api.ogc.errors import ExceptionBody, not_found
 from roadscan.api.ogc.params import RowId
-from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.evidence import evidence_frame
 
 router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
                                                     404: {"model": ExceptionBody, "description": "no image"}})
@@ -50,19 +49,14 @@ def is_anonymised(summary: str | None) -> bool:
 
 def evidence(store: Store, defect_id: int):
     """(image path, box) of the defect's evidence observation; 404 when the defect or its image is missing."""
-    d, o, f, s = schema.defects, schema.observations, schema.frames, schema.surveys
-    with store.engine.connect() as conn:
-        if conn.execute(select(d.c.id).where(d.c.id == defect_id)).first() is None:
-            raise not_found(f"no defect {defect_id}")
-        row = conn.execute(select(f.c.image_path, o.c.x1, o.c.y1, o.c.x2, o.c.y2, s.c.summary)
-                           .select_from(d.join(o, o.c.id == d.c.evidence_observation_id).join(f, f.c.id == o.c.frame_id)
-                                        .join(s, s.c.id == f.c.survey_id))
-                           .where(d.c.id == defect_id)).first()
-    if row is None or not row.image_path:
+    frame = evidence_frame(store, defect_id)
+    if frame is None:
+        raise not_found(f"no defect {defect_id}")
+    if not frame.image_path:
         raise not_found(f"defect {defect_id} has no evidence image stored")
-    if not is_anonymised(row.summary):
+    if not is_anonymised(frame.survey_summary):
         raise not_found(f"defect {defect_id}'s image is not anonymised yet: run `roadscan anonymise` on the store")
-    return resolve_image(store, row.image_path), (row.x1, row.y1, row.x2, row.y2)
+    return resolve_image(store, frame.image_path), frame.box
 
 
 @router.get("/defects/{defect_id}/image", summary="The frame that shows a defect", response_class=FileResponse,

@@ -16,25 +16,27 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select, update
 
 from roadscan.api.auth import AUTH_ERRORS, Crew, Principal, Reader
 from roadscan.api.images import resolve_image
 from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
 from roadscan.api.ogc.params import RowId
-from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.defect_status import defect_status, record_status, status_history
+from roadscan.api.store.photos import defect_photos, photo_file, record_photo
 from roadscan.core.statuses import SETTABLE_STATUSES
 
 # The statuses a person may set, as a type: the request schema (and the API definition) lists them.
 SettableStatus = Literal[tuple(str(s) for s in SETTABLE_STATUSES)]
+
+T = TypeVar("T")
 
 PHOTO_TYPES = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png")}
 
@@ -125,18 +127,11 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def _status(conn: Connection, defect_id: int) -> str:
-    status = conn.execute(select(schema.defects.c.status).where(schema.defects.c.id == defect_id)).scalar()
-    if status is None:
+def _found(defect_id: int, found: T | None) -> T:
+    """What the store found of a defect; 404 when it has no such defect (None)."""
+    if found is None:
         raise not_found(f"no defect {defect_id}")
-    return status
-
-
-def _history(conn: Connection, defect_id: int) -> list[dict[str, Any]]:
-    h = schema.defect_history
-    rows = conn.execute(select(h.c.status, h.c.note, h.c.by, h.c.at, h.c.survey_id)
-                        .where(h.c.defect_id == defect_id).order_by(h.c.at, h.c.id)).mappings().all()
-    return [dict(r) for r in rows]
+    return found
 
 
 def _who(principal: Principal, by: str | None) -> str:
@@ -147,21 +142,15 @@ def _who(principal: Principal, by: str | None) -> str:
 
 @router.post("/defects/{defect_id}/status", summary="Set a defect's status", response_model=DefectStatus)
 def set_status(request: Request, defect_id: RowId, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
-    d = schema.defects
-    with _store(request).engine.begin() as conn:
-        _status(conn, defect_id)
-        conn.execute(update(d).where(d.c.id == defect_id).values(status=body.status, updated_at=now))
-        conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=body.status, note=body.note,
-                                                            by=_who(principal, body.by), at=now, survey_id=None))
-        return {"id": defect_id, "status": body.status, "history": _history(conn, defect_id)}
+    record = _found(defect_id, record_status(_store(request), defect_id, body.status, note=body.note,
+                                             by=_who(principal, body.by)))
+    return {"id": defect_id, "status": record.status, "history": record.history}
 
 
 @router.get("/defects/{defect_id}/history", summary="A defect's status history", response_model=DefectStatus)
 def history(request: Request, defect_id: RowId, _principal: Principal = Reader) -> dict[str, Any]:
-    with _store(request).engine.connect() as conn:
-        status = _status(conn, defect_id)
-        return {"id": defect_id, "status": status, "history": _history(conn, defect_id)}
+    record = _found(defect_id, status_history(_store(request), defect_id))
+    return {"id": defect_id, "status": record.status, "history": record.history}
 
 
 class Anonymisation(BaseModel):
@@ -226,8 +215,7 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
                     note: Annotated[str | None, Form(max_length=2000)] = None,
                     principal: Principal = Crew) -> dict[str, Any]:
     store, limit = _store(request), request.app.state.settings.max_photo_bytes
-    with store.engine.connect() as conn:
-        _status(conn, defect_id)
+    _found(defect_id, defect_status(store, defect_id))
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise OGCError(413, "PayloadTooLarge", _too_large(limit))
@@ -243,12 +231,8 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(masked.data)
     try:
-        with store.engine.begin() as conn:
-            photo_id = conn.execute(schema.defect_photos.insert().values(
-                defect_id=defect_id, path=relative, content_type=content_type, bytes=len(masked.data), width=width,
-                height=height, note=note, by=principal.name, at=now,
-                anonymised=json.dumps(anonymised))).inserted_primary_key[0]
-            row = conn.execute(select(schema.defect_photos).where(schema.defect_photos.c.id == photo_id)).mappings().one()
+        row = record_photo(store, defect_id=defect_id, path=relative, content_type=content_type, size=len(masked.data),
+                           width=width, height=height, note=note, by=principal.name, at=now, anonymised=anonymised)
     except Exception:
         path.unlink(missing_ok=True)  # nothing half-written stays
         raise
@@ -257,20 +241,15 @@ async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFi
 
 @router.get("/defects/{defect_id}/photos", summary="A defect's photos", response_model=list[Photo])
 def photos(request: Request, defect_id: RowId, _principal: Principal = Reader) -> list[dict[str, Any]]:
-    p = schema.defect_photos
-    with _store(request).engine.connect() as conn:
-        _status(conn, defect_id)
-        rows = conn.execute(select(p).where(p.c.defect_id == defect_id).order_by(p.c.at, p.c.id)).mappings().all()
-    return [_photo(request, r) for r in rows]
+    store = _store(request)
+    _found(defect_id, defect_status(store, defect_id))
+    return [_photo(request, r) for r in defect_photos(store, defect_id)]
 
 
 @router.get("/defects/{defect_id}/photos/{photo_id}", summary="One photo", name="photo",
             response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
 def photo(request: Request, defect_id: RowId, photo_id: RowId, _principal: Principal = Reader) -> FileResponse:
-    p = schema.defect_photos
-    with _store(request).engine.connect() as conn:
-        row = conn.execute(select(p.c.path, p.c.content_type, p.c.anonymised)
-                           .where(p.c.id == photo_id, p.c.defect_id == defect_id)).first()
+    row = photo_file(_store(request), defect_id, photo_id)
     if row is None:
         raise not_found(f"defect {defect_id} has no photo {photo_id}")
     if row.anonymised is None:

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import select, update
 
-from roadscan.api.store import schema
+from roadscan.api.store.anonymisation import record_photo_masked, survey_records, unmasked_photos, write_survey_summary
 from roadscan.api.store.database import Store
 from roadscan.api.store.surveys import survey_image_dir
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES, Anonymiser, PhotoMasker
@@ -77,13 +76,9 @@ def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = Fal
     report row per survey, and rows for the photos masked (or found unreadable) in this run."""
     if mode not in MODES:
         raise ConfigError(f"unknown anonymisation mode '{mode}'", hint=f"use one of: {', '.join(MODES)}")
-    s = schema.surveys
-    with store.engine.connect() as conn:
-        surveys = conn.execute(select(s.c.id, s.c.name, s.c.fingerprint, s.c.camera, s.c.summary)
-                               .order_by(s.c.id)).mappings().all()
     anonymiser: Anonymiser | None = None
     report = []
-    for row in surveys:
+    for row in survey_records(store):
         summary = json.loads(row["summary"] or "{}")
         done = summary.get("anonymised")
         folder = survey_image_dir(store, row["fingerprint"])
@@ -106,8 +101,7 @@ def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = Fal
                       face_detector="mtcnn" if anonymiser.detects_faces else None,
                       at=datetime.now(timezone.utc).isoformat(timespec="seconds"), by="roadscan anonymise")
         summary["anonymised"] = record
-        with store.engine.begin() as conn:
-            conn.execute(update(s).where(s.c.id == row["id"]).values(summary=json.dumps(summary, default=str)))
+        write_survey_summary(store, row["id"], summary)
         report.append(dict(survey_id=row["id"], name=row["name"], status="anonymised", mode=mode,
                            images=len(files), faces=faces, plates=plates))
     return report + anonymise_photos(store, on_progress)
@@ -115,9 +109,7 @@ def anonymise_store(store: Store, mode: str = DEFAULT_MODE, *, force: bool = Fal
 
 def anonymise_photos(store: Store, on_progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Mask in place the photos stored before uploads were masked; report rows, none when there were none."""
-    p = schema.defect_photos
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(p.c.id, p.c.path).where(p.c.anonymised.is_(None)).order_by(p.c.id)).all()
+    rows = unmasked_photos(store)
     if not rows:
         return []
     try:
@@ -125,8 +117,8 @@ def anonymise_photos(store: Store, on_progress: Callable[[int, int], None] | Non
     except ImportError as exc:
         raise ConfigError(f"cannot mask the {len(rows)} photos stored before uploads were anonymised: {exc}") from None
     results = []
-    for i, row in enumerate(rows):
-        results.append(_mask_photo(store, masker, row.id, row.path))
+    for i, (photo_id, path) in enumerate(rows):
+        results.append(_mask_photo(store, masker, photo_id, path))
         if on_progress:
             on_progress(i + 1, len(rows))
     done = [r for r in results if r is not None]
@@ -151,8 +143,5 @@ def _mask_photo(store: Store, masker: PhotoMasker, photo_id: int, relative: str)
     _replace(path, result.data)
     record = dict(mode=result.mode, faces=result.faces, plates=result.plates,
                   at=datetime.now(timezone.utc).isoformat(timespec="seconds"), by="roadscan anonymise")
-    p = schema.defect_photos
-    with store.engine.begin() as conn:
-        conn.execute(update(p).where(p.c.id == photo_id).values(
-            bytes=len(result.data), width=result.width, height=result.height, anonymised=json.dumps(record)))
+    record_photo_masked(store, photo_id, size=len(result.data), width=result.width, height=result.height, record=record)
     return result

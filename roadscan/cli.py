@@ -345,7 +345,7 @@ def keys_create(name: Annotated[str, typer.Option("--name", help="Who the key is
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="The key's name or id.")], db: DbOption = None) -> None:
     """Revoke a key: requests with it are refused from now on."""
-    from roadscan.api.auth import revoke_key
+    from roadscan.api.store.keys import revoke_key
 
     with _keys_store(db) as store:
         row = revoke_key(store, key)
@@ -355,7 +355,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="The key's name or id.")
 @keys_app.command("list")
 def keys_list(db: DbOption = None) -> None:
     """The keys: name, role, when made, whether revoked (never the keys themselves)."""
-    from roadscan.api.auth import list_keys
+    from roadscan.api.store.keys import list_keys
 
     with _keys_store(db) as store:
         rows = list_keys(store)

@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from roadscan.api.app import create_app
-from roadscan.api.auth import create_key, hash_key, list_keys, revoke_key
+from roadscan.api.auth import create_key, hash_key
 from roadscan.api.store.database import open_store
+from roadscan.api.store.keys import list_keys, revoke_key
 from roadscan.cli import app as cli
 from roadscan.core.errors import ConfigError
 
