@@ -18,14 +18,11 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
-from roadscan.api.exports import DefectFilter, _for_file, defects_layer, export, parse_bbox
+from roadscan.api.exports import _for_file, defects_layer, export
 from roadscan.api.ogc.errors import ExceptionBody
+from roadscan.api.store.filters import DefectFilter
 
 router = APIRouter(tags=["Data"], responses={**AUTH_ERRORS, 400: {"model": ExceptionBody, "description": "bad parameter"}})
-
-
-def _list(text: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip()) if text else ()
 
 
 @router.get("/collections/defects/export", summary="Download the defects as GeoPackage or CSV",
@@ -40,8 +37,7 @@ def export_defects(request: Request,
                    min_severity: Annotated[int | None, Query(ge=1, le=5, description="at least this severity")] = None,
                    road: Annotated[str | None, Query(description="road name contains this")] = None,
                    _principal: Principal = Reader) -> Response:
-    flt = DefectFilter(codes=_list(class_), statuses=_list(status), min_severity=min_severity, road=road,
-                       bbox=parse_bbox(bbox) if bbox else None)
+    flt = DefectFilter.parse(classes=class_, statuses=status, min_severity=min_severity, road=road, bbox=bbox)
     store = request.app.state.store
     stem = f"roadscan-defects-{datetime.now(timezone.utc):%Y%m%d-%H%M}"
     if format == "csv":

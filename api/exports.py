@@ -1,13 +1,13 @@
 """Defects and segment condition as GIS layers: filtered frames, and files QGIS and ArcGIS open.
 
-One filter type serves the command line now and the API later, so "what a planner asked for" means
-the same everywhere. Layers are EPSG:4326 with human class names and the priority breakdown as JSON.
+The defects are selected by the store's one filter type (api/store/filters.py), as the command line,
+the export download and the work lists ask. Layers are EPSG:4326 with human class names and the
+priority breakdown as JSON.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,48 +15,11 @@ import pandas as pd
 import shapely
 
 from roadscan.api.store.database import Store
-from roadscan.api.store.defects import read_condition, read_defects
-from roadscan.core.classes import CLASS_CODES
-from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.api.store.defects import read_condition
+from roadscan.api.store.filters import DefectFilter, select_defects
 from roadscan.core.errors import ConfigError
 
 FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "csv": ".csv"}
-
-
-@dataclass
-class DefectFilter:
-    """Which defects: by class code, minimum severity, road name, area and status."""
-
-    codes: tuple[str, ...] = ()
-    min_severity: int | None = None
-    road: str | None = None  # case-insensitive substring of the road name
-    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
-    area: shapely.Geometry | None = None  # polygon in EPSG:4326
-    statuses: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        unknown = set(self.codes) - set(CLASS_CODES)
-        if unknown:
-            raise ConfigError(f"unknown defect class {sorted(unknown)}", hint=f"use {', '.join(CLASS_CODES)}")
-        bad = set(self.statuses) - set(DEFECT_STATUSES)
-        if bad:
-            raise ConfigError(f"unknown status {sorted(bad)}", hint=f"use {', '.join(DEFECT_STATUSES)}")
-        if self.min_severity is not None and not 1 <= self.min_severity <= 5:
-            raise ConfigError(f"severity runs from 1 to 5, not {self.min_severity}")
-        if self.bbox is not None:
-            minx, miny, maxx, maxy = self.bbox
-            if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-                raise ConfigError(f"bbox {self.bbox} is not min lon, min lat, max lon, max lat in degrees")
-
-
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise ConfigError(f"bbox '{text}' must be four numbers: min lon,min lat,max lon,max lat")
-    return values  # type: ignore[return-value]
 
 
 def read_area(path: Path) -> shapely.Geometry:
@@ -76,13 +39,7 @@ def read_area(path: Path) -> shapely.Geometry:
 def defects_layer(store: Store, flt: DefectFilter | None = None) -> gpd.GeoDataFrame:
     """Defects matching the filter, highest priority first, as a point layer in EPSG:4326."""
     flt = flt or DefectFilter()
-    table = read_defects(store, bbox=flt.bbox, statuses=flt.statuses or None)
-    if flt.codes:
-        table = table[table["code"].isin(flt.codes)]
-    if flt.min_severity is not None:
-        table = table[table["severity"] >= flt.min_severity]
-    if flt.road:
-        table = table[table["road_name"].fillna("").str.contains(flt.road, case=False, regex=False)]
+    table = select_defects(store, flt)
     layer = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs=4326)
     if flt.area is not None:
         layer = layer[layer.within(flt.area)]

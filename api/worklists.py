@@ -17,16 +17,14 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
-from roadscan.core.classes import CLASS_CODES
 from roadscan.core.statuses import OPEN_STATUSES
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
-from roadscan.api.exports import DefectFilter, defects_layer, parse_bbox
+from roadscan.api.exports import defects_layer
 from roadscan.api.ogc.errors import ExceptionBody, bad_request
 from roadscan.api.routing import plan_route
-from roadscan.api.store import schema
-from roadscan.api.store.database import Store
+from roadscan.api.store.filters import DefectFilter
+from roadscan.api.store.segments import road_network
 from roadscan.core.errors import ConfigError
 
 DEFAULT_STATUSES = OPEN_STATUSES  # what is still to do
@@ -50,10 +48,6 @@ def read_districts(path: str | Path) -> dict[str, shapely.Geometry]:
     return {str(name): group.union_all() for name, group in frame.groupby("name")}
 
 
-def _csv_list(text: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip()) if text else ()
-
-
 def _start(text: str) -> tuple[float, float]:
     try:
         lon, lat = (float(v) for v in text.split(","))
@@ -62,24 +56,6 @@ def _start(text: str) -> tuple[float, float]:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise bad_request(f"start '{text}' is not lon,lat in degrees")
     return lon, lat
-
-
-def _classes(request: Request, text: str | None) -> tuple[str, ...]:
-    """Class codes from codes or the human names the store uses (D40 or pothole)."""
-    values = _csv_list(text)
-    if not values:
-        return ()
-    d = schema.defects
-    with request.app.state.store.engine.connect() as conn:
-        names = {name.lower(): code for code, name in conn.execute(select(d.c.code, d.c.name).distinct())}
-    codes = []
-    for v in values:
-        code = next((c for c in CLASS_CODES if c.lower() == v.lower()), None) or names.get(v.lower())
-        if code is None:
-            raise bad_request(f"unknown defect class '{v}'; use a code ({', '.join(CLASS_CODES)}) "
-                              f"or a name ({', '.join(sorted(names)) or 'none stored yet'})")
-        codes.append(code)
-    return tuple(codes)
 
 
 def select_work(request: Request, *, bbox: str | None, district: str | None, min_priority: float | None,
@@ -92,20 +68,11 @@ def select_work(request: Request, *, bbox: str | None, district: str | None, min
             known = ", ".join(sorted(districts)) or "none are configured (create_app(..., districts=FILE))"
             raise bad_request(f"unknown district '{district}'; known: {known}")
         area = districts[district]
-    flt = DefectFilter(codes=_classes(request, classes), statuses=_csv_list(status) or DEFAULT_STATUSES,
-                       bbox=parse_bbox(bbox) if bbox else None, area=area)
+    flt = DefectFilter.parse(classes=classes, statuses=status or DEFAULT_STATUSES, bbox=bbox, area=area)
     layer = defects_layer(request.app.state.store, flt)
     if min_priority is not None:
         layer = layer[layer["priority"] >= min_priority]
     return pd.DataFrame(layer.drop(columns="geometry")).head(limit).reset_index(drop=True)
-
-
-def stored_segments(store: Store) -> pd.DataFrame:
-    """The stored road network as `plan_route` takes it."""
-    s = schema.segments
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
-    return pd.DataFrame(rows, columns=["segment_id", "geometry_wkt", "length_m"])
 
 
 def _cell(value) -> Any:
@@ -179,7 +146,7 @@ def worklist(request: Request,
                         status=status, limit=limit)
     total = None
     if order == "route" and len(table):
-        segments = stored_segments(request.app.state.store)
+        segments = road_network(request.app.state.store)
         if segments.empty:
             raise bad_request("the store holds no road network to route over; process a survey with --roads, "
                               "or use order=priority")

@@ -207,15 +207,17 @@ def _worklist_params(rng):
 
 def direct_worklist(store: Store, params: dict[str, Any]) -> int:
     """The work list's database work and route planning without HTTP: select, then order by road."""
-    from roadscan.api.exports import DefectFilter, defects_layer
+    from roadscan.api.exports import defects_layer
     from roadscan.api.routing import plan_route
-    from roadscan.api.worklists import DEFAULT_STATUSES, stored_segments
+    from roadscan.api.store.filters import DefectFilter
+    from roadscan.api.store.segments import road_network
+    from roadscan.api.worklists import DEFAULT_STATUSES
 
     bbox = tuple(float(v) for v in params["bbox"].split(","))
     layer = defects_layer(store, DefectFilter(bbox=bbox, statuses=DEFAULT_STATUSES))
     table = layer[layer["priority"] >= params["min_priority"]].head(params["limit"])
     start = tuple(float(v) for v in params["start"].split(","))
-    plan_route(stored_segments(store), table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
+    plan_route(road_network(store), table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
     return len(table)
 
 

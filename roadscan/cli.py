@@ -126,7 +126,7 @@ def surveys(db: DbOption = None) -> None:
     console.print(out)
 
 
-ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code: D00, D10, D20, D40, Repair (repeatable).")]
+ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code (D00, D10, D20, D40, Repair) or name, e.g. pothole (repeatable).")]
 StatusOption = Annotated[Optional[list[str]], typer.Option("--status", help=", ".join(DEFECT_STATUSES) + " (repeatable).")]
 SeverityOption = Annotated[Optional[int], typer.Option("--min-severity", help="Only severity at least this (1-5).")]
 RoadOption = Annotated[Optional[str], typer.Option("--road", help="Road name contains this.")]
@@ -135,10 +135,11 @@ AreaOption = Annotated[Optional[Path], typer.Option("--area", help="Polygon file
 
 
 def _filter(codes, statuses, min_severity, road, bbox, area):
-    from roadscan.api.exports import DefectFilter, parse_bbox, read_area
+    from roadscan.api.exports import read_area
+    from roadscan.api.store.filters import DefectFilter
 
-    return DefectFilter(codes=tuple(codes or ()), statuses=tuple(statuses or ()), min_severity=min_severity,
-                        road=road, bbox=parse_bbox(bbox) if bbox else None, area=read_area(area) if area else None)
+    return DefectFilter.parse(classes=codes, statuses=statuses, min_severity=min_severity, road=road, bbox=bbox,
+                              area=read_area(area) if area else None)
 
 
 @app.command()

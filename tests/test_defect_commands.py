@@ -8,8 +8,9 @@ import pyogrio
 import pytest
 from typer.testing import CliRunner
 
-from roadscan.api.exports import DefectFilter, defects_layer, read_area
+from roadscan.api.exports import defects_layer, read_area
 from roadscan.api.store.database import open_store
+from roadscan.api.store.filters import DefectFilter
 from roadscan.cli import app
 from roadscan.core.errors import ConfigError
 from roadscan.geo.roads import load_network
@@ -62,6 +63,13 @@ def test_bad_filters_are_user_errors(db):
         DefectFilter(statuses=("repaired",))
     result = _run("defects", "--db", db, "--bbox", "1,2,3")
     assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+
+
+def test_classes_are_codes_or_names_in_every_spelling():
+    assert DefectFilter.parse(classes="pothole, d20").codes == ("D40", "D20")
+    assert DefectFilter.parse(classes=["D40,alligator crack", "Repair"]).codes == ("D40", "D20", "Repair")
+    with pytest.raises(ConfigError, match=r"unknown defect class \[''\]"):
+        DefectFilter.parse(classes="")  # given but empty is not "every class"
 
 
 def test_export_geopackage_has_three_layers(db, tmp_path):

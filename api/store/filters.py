@@ -1,0 +1,123 @@
+"""Which defects someone asked for: one filter, checked once, that the store runs as SQL.
+
+The items, map summary and export routes, the work lists and the `roadscan defects` / `export`
+commands all build a `DefectFilter` from what they were given, so a class (code or name), a status,
+a severity or a box is accepted or refused in the same words everywhere; `defect_clauses` is its
+SQL, which `select_defects` and the defects feature layer run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import shapely
+from sqlalchemy import and_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+from roadscan.api.store.matching import contains_casei
+from roadscan.core.classes import CLASS_CODES, CLASSES, code_for
+from roadscan.core.errors import ConfigError
+from roadscan.core.statuses import DEFECT_STATUSES
+
+Box = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+
+def split_values(values: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Values given as comma-separated text, or as several texts (a repeated option), trimmed.
+
+    Text that names nothing (",", "") is kept as given, so that the filter refuses it by name rather
+    than reading it as no filter at all.
+    """
+    if values is None:
+        return ()
+    texts = [values] if isinstance(values, str) else list(values)
+    return tuple(v.strip() for text in texts for v in text.split(",") if v.strip()) or tuple(texts)
+
+
+def parse_bbox(text: str) -> Box:
+    """A box given as "min lon,min lat,max lon,max lat"."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise ConfigError(f"bbox '{text}' must be four numbers: min lon,min lat,max lon,max lat")
+    return values  # type: ignore[return-value]
+
+
+def _severity(value: int | str | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"min_severity '{value}' must be a whole number from 1 to 5") from None
+
+
+@dataclass
+class DefectFilter:
+    """Which defects: by class (codes or names, stored as codes), status, minimum severity, road
+    name, box and area. Empty fields select everything."""
+
+    codes: tuple[str, ...] = ()
+    min_severity: int | None = None
+    road: str | None = None  # case-insensitive substring of the road name
+    bbox: Box | None = None
+    area: shapely.Geometry | None = None  # polygon in EPSG:4326
+    statuses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted({v for v in self.codes if code_for(v) not in CLASS_CODES})
+        if unknown:
+            raise ConfigError(f"unknown defect class {unknown}",
+                              hint=f"use a code ({', '.join(CLASS_CODES)}) or a name ({', '.join(CLASSES.values())})")
+        self.codes = tuple(code_for(v) for v in self.codes)
+        bad = sorted(set(self.statuses) - set(DEFECT_STATUSES))
+        if bad:
+            raise ConfigError(f"unknown status {bad}", hint=f"use {', '.join(DEFECT_STATUSES)}")
+        self.statuses = tuple(str(s) for s in self.statuses)
+        if self.min_severity is not None and not 1 <= self.min_severity <= 5:
+            raise ConfigError(f"min_severity '{self.min_severity}' must be a whole number from 1 to 5")
+        if self.bbox is not None:
+            minx, miny, maxx, maxy = self.bbox
+            if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+                raise ConfigError(f"bbox {self.bbox} is not min lon, min lat, max lon, max lat in degrees")
+
+    @classmethod
+    def parse(cls, *, classes: str | Iterable[str] | None = None, statuses: str | Iterable[str] | None = None,
+              min_severity: int | str | None = None, road: str | None = None, bbox: str | None = None,
+              area: shapely.Geometry | None = None) -> DefectFilter:
+        """The filter as a request or a command gives it: lists comma-separated or repeated, numbers as text."""
+        return cls(codes=split_values(classes), statuses=split_values(statuses), min_severity=_severity(min_severity),
+                   road=road or None, bbox=parse_bbox(bbox) if bbox else None, area=area)
+
+
+def defect_clauses(flt: DefectFilter, dialect: str) -> list[ColumnElement]:
+    """The filter as SQL conditions on the defects table (all but the area, a polygon tested in memory)."""
+    d = schema.defects
+    out: list[ColumnElement] = []
+    if flt.codes:
+        out.append(d.c.code.in_(flt.codes))
+    if flt.statuses:
+        out.append(d.c.status.in_(flt.statuses))
+    if flt.min_severity is not None:
+        out.append(d.c.severity >= flt.min_severity)
+    if flt.road:
+        out.append(contains_casei(d.c.road_name, flt.road, dialect))
+    if flt.bbox is not None:
+        minx, miny, maxx, maxy = flt.bbox
+        out.append(and_(d.c.lon >= minx, d.c.lon <= maxx, d.c.lat >= miny, d.c.lat <= maxy))
+    return out
+
+
+def select_defects(store: Store, flt: DefectFilter) -> pd.DataFrame:
+    """The defects the filter selects, every stored column, highest priority first (area not applied)."""
+    d = schema.defects
+    query = select(d).where(*defect_clauses(flt, store.engine.dialect.name)).order_by(d.c.priority.desc(), d.c.id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return pd.DataFrame(rows, columns=list(d.c.keys()))

@@ -1,0 +1,17 @@
+"""The stored road network: the segments surveys were snapped to, as work-list routing takes them."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import select
+
+from roadscan.api.store import schema
+from roadscan.api.store.database import Store
+
+
+def road_network(store: Store) -> pd.DataFrame:
+    """Every stored segment: segment_id, geometry_wkt (EPSG:4326) and length_m."""
+    s = schema.segments
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
+    return pd.DataFrame(rows, columns=["segment_id", "geometry_wkt", "length_m"])
