@@ -31,10 +31,9 @@ import shapely
 from fastapi import APIRouter, Depends, Path, Request, Response
 from roadscan.api import auth
 from roadscan.api.ogc.errors import bad_request, not_found
-from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.tiles import condition_lines, defect_points
 from roadscan.api.store.version import data_version
-from sqlalchemy import String, cast, func, select
 
 EXTENT = 4096  # tile units per side
 BUFFER = 64  # tile units around the tile that features are kept in (symbols and lines cross tile edges)
@@ -123,15 +122,7 @@ class DefectTile:
 
 def defect_features(store: Store, tile: TileAddress) -> DefectTile | None:
     """The defects in the tile plus its buffer, in tile units: the `MAX_POINTS` most urgent."""
-    west, south, east, north = tile.bounds_lonlat(BUFFER)
-    d = schema.defects
-    # the dates as text in SQL (YYYY-MM-DD): no datetime objects made per row
-    day = {c: func.substr(cast(d.c[c], String), 1, 10).label(c) for c in ("first_seen", "last_seen")}
-    cols = [day.get(c, d.c[c]) for c in DEFECT_PROPERTIES] + [d.c.lon, d.c.lat]
-    where = [d.c.lat >= south, d.c.lat <= north, d.c.lon >= west, d.c.lon <= east]
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(*cols).where(*where).order_by(d.c.priority.desc(), d.c.id)
-                            .limit(MAX_POINTS)).all()
+    rows = defect_points(store, tile.bounds_lonlat(BUFFER), DEFECT_PROPERTIES, MAX_POINTS)
     if not rows:
         return None
     columns = list(zip(*rows))
@@ -212,11 +203,7 @@ class ConditionIndex:
 
     @classmethod
     def load(cls, store: Store, level: str) -> ConditionIndex:
-        c = schema.segment_condition
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(c.c.id, c.c.segment_id, c.c.level, c.c.bin_start_m, c.c.bin_end_m,
-                                       c.c.road_name, c.c.condition, c.c.condition_label, c.c.geometry_wkt)
-                                .where(c.c.level == level).order_by(c.c.segment_id, c.c.bin_start_m, c.c.id)).all()
+        rows = condition_lines(store, level)
         geoms = shapely.from_wkt([r.geometry_wkt for r in rows], on_invalid="ignore") if rows else np.array([], object)
         if len(geoms):
             geoms = shapely.transform(geoms, lambda xy: np.column_stack(lonlat_to_mercator(xy[:, 0], xy[:, 1])))
