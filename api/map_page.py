@@ -26,10 +26,9 @@ from roadscan.api import auth
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
 from roadscan.api.ogc.errors import not_found
 from roadscan.api.ogc.params import parse_datetime
-from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.map_summary import defects_by_class_and_status, road_length_by_condition
 from roadscan.core.statuses import DEFECT_STATUSES
-from sqlalchemy import func, select
 
 STATIC = Path(__file__).parent / "static"
 BASEMAP_ENV = "ROADSCAN_MAP_BASEMAP"
@@ -73,15 +72,7 @@ def summary(request: Request,
     params = {k: v for k, v in (("class", class_), ("status", status), ("min_severity", min_severity)) if v is not None}
     defects = COLLECTIONS["defects"]
     query = ItemsQuery(interval=parse_datetime(datetime) if datetime else None, params=params)
-    clauses = defects.where(store, query)
-    d, c, s = schema.defects, schema.segment_condition, schema.segments
-    with store.engine.connect() as conn:
-        by = conn.execute(select(d.c.code, d.c.name, d.c.status, func.count()).where(*clauses)
-                          .group_by(d.c.code, d.c.name, d.c.status)).all()
-        length = func.coalesce(s.c.length_m, func.coalesce(c.c.covered_m, 0.0))
-        cond = conn.execute(select(c.c.condition, func.min(c.c.condition_label), func.count(), func.sum(length))
-                            .select_from(c.outerjoin(s, s.c.segment_id == c.c.segment_id))
-                            .where(c.c.level == "segment").group_by(c.c.condition).order_by(c.c.condition)).all()
+    by = defects_by_class_and_status(store, defects.query(query))
     by_class: dict[str, dict[str, Any]] = {}
     by_status: dict[str, int] = defaultdict(int)
     for code, name, st, n in by:
@@ -90,7 +81,7 @@ def summary(request: Request,
         entry["by_status"][st] = n
         by_status[st] += n
     condition = [{"condition": None if k is None else int(k), "label": label, "segments": int(n),
-                  "km": round(float(m or 0.0) / 1000.0, 3)} for k, label, n, m in cond]
+                  "km": round(float(m or 0.0) / 1000.0, 3)} for k, label, n, m in road_length_by_condition(store)]
     extent = defects.extent(store)["spatial"]["bbox"][0]
     if extent == [-180.0, -90.0, 180.0, 90.0]:
         extent = COLLECTIONS["segment_condition"].extent(store)["spatial"]["bbox"][0]

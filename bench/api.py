@@ -4,10 +4,10 @@ Builds (once, cached) a store of synthetic defects spread over a municipality (O
 55.3-55.5 N) along a few thousand named streets, with realistic classes, severities, priorities,
 statuses and sighting times; bulk-inserted with sqlite3 executemany. Then for each scenario it times
 HTTP requests (httpx, sequentially and from several concurrent clients) and the same query run
-directly with SQLAlchemy -- the very clauses the server builds (`Collection.where`), COUNT plus the
-page -- and prints requests/s, p50/p99 latency and the ratio HTTP / direct. The difference is what the
-API adds: parsing, GeoJSON, reprojection, HTTP. The machine may be busy with other work (e.g. a
-training job): compare the ratio, which both sides share, not raw times.
+directly on the store -- the very SQL the server runs (`Layer.page`), COUNT plus the page -- and
+prints requests/s, p50/p99 latency and the ratio HTTP / direct. The difference is what the API adds:
+parsing, GeoJSON, reprojection, HTTP. The machine may be busy with other work (e.g. a training job):
+compare the ratio, which both sides share, not raw times.
 
     .venv/bin/python bench/api.py                       # 1,000,000 defects
     .venv/bin/python bench/api.py --defects 100000 --requests 100
@@ -40,10 +40,8 @@ from roadscan.api.crs import parse_crs
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
 from roadscan.api.ogc.params import parse_bbox
-from roadscan.api.store import schema
 from roadscan.api.store.database import Store, open_store
 from roadscan import serve_process
-from sqlalchemy import func, select
 
 WEST, EAST, SOUTH, NORTH = 10.2, 10.6, 55.3, 55.5
 CLASSES = [("D00", "longitudinal crack", "crack", 0.35), ("D10", "transverse crack", "crack", 0.25),
@@ -70,9 +68,9 @@ def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None
     s_name = [f"{rng.choice(['Nørre', 'Sønder', 'Øster', 'Vester', 'Ny', 'Gl.', 'Lange', 'Kirke', 'Skov', 'Mølle'])}"
               f"{rng.choice(STREET_WORDS).lower()} {i}" for i in range(n_streets)]
     s_class = rng.choice([c for c, _ in ROAD_CLASSES], n_streets, p=[p for _, p in ROAD_CLASSES])
-    columns = [c.name for c in schema.defects.c if c.name != "id"]
-    sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     con = sqlite3.connect(path)
+    columns = [name for _cid, name, *_ in con.execute("PRAGMA table_info(defects)") if name != "id"]
+    sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     t0 = time.perf_counter()
@@ -138,7 +136,7 @@ def _box(rng: np.random.Generator, w: float, h: float) -> tuple[float, float, fl
 
 
 def direct_items(collection: str) -> Callable[[Store, dict[str, Any]], int]:
-    """The items query as the server builds it (same clauses, COUNT plus the page), without HTTP or GeoJSON."""
+    """The items query as the server runs it (same SQL, COUNT plus the page), without HTTP or GeoJSON."""
     coll = COLLECTIONS[collection]
 
     def run(store: Store, params: dict[str, Any]) -> int:
@@ -147,11 +145,7 @@ def direct_items(collection: str) -> Callable[[Store, dict[str, Any]], int]:
             query.bbox = parse_bbox(params["bbox"], parse_crs(None))
         if "filter" in params:
             query.filter = cql2.parse(params["filter"])
-        clauses = coll.where(store, query)
-        with store.engine.connect() as conn:
-            matched = conn.execute(select(func.count()).select_from(coll.table).where(*clauses)).scalar_one()
-            conn.execute(select(*coll.columns()).where(*clauses).order_by(*coll.order())
-                         .limit(query.limit).offset(query.offset)).all()
+        matched, _rows = coll.layer.page(store, coll.query(query))
         return matched
 
     return run

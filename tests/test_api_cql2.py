@@ -243,8 +243,10 @@ def test_gdal_where_clause_on_the_served_defects(api, stored):
 def test_case_insensitive_matching_folds_every_alphabet_not_just_ascii():
     """SQLite's lower() and LIKE fold ASCII only; CASEI and the road parameter must find 'Østergade'."""
     from roadscan.api.ogc import cql2
-    from roadscan.api.ogc.collections import COLLECTIONS, contains_casei
+    from roadscan.api.ogc.collections import COLLECTIONS
     from roadscan.api.store import schema
+    from roadscan.api.store.cql2_sql import where_clause
+    from roadscan.api.store.matching import contains_casei
     from sqlalchemy import create_engine, select
 
     engine = create_engine("sqlite://")
@@ -259,7 +261,8 @@ def test_case_insensitive_matching_folds_every_alphabet_not_just_ascii():
     queryables = COLLECTIONS["defects"].queryables
 
     def select_names(text=None, clause=None):
-        clause = clause if clause is not None else cql2.where_clause(cql2.parse(text), queryables)
+        if clause is None:
+            clause = where_clause(cql2.parse(text), queryables, geometry=cql2.geometry_literal)
         with engine.connect() as conn:
             return {r[0] for r in conn.execute(select(t.c.road_name).where(clause))}
 
