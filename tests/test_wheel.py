@@ -125,7 +125,7 @@ def test_fresh_install_of_the_wheel_runs_the_demo_without_torch(wheel, tmp_path)
                              capture_output=True, text=True, timeout=900)
     assert install.returncode == 0, install.stdout + install.stderr
     for module in ("torch", "ultralytics"):
-        probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, text=True)
+        probe = subprocess.run([str(python), "-c", f"import {module}"], cwd=tmp_path, capture_output=True, text=True)
         assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, f"{module} got installed"
 
     work = tmp_path / "work"
@@ -137,8 +137,9 @@ def test_fresh_install_of_the_wheel_runs_the_demo_without_torch(wheel, tmp_path)
 
     # Commands of the train extra say which extra to install (exit 2, no traceback).
     shipped_pt = subprocess.run([str(python), "-c", "from roadscan.detector.models import shipped_model; "
-                                 "print(shipped_model('pt'))"], capture_output=True, text=True, check=True)
-    export = _roadscan(venv, "export", "--model", shipped_pt.stdout.strip(), "--out", str(work / "m.onnx"),
+                                 "print(shipped_model('pt'))"], cwd=work, capture_output=True, text=True, check=True)
+    assert "site-packages" in shipped_pt.stdout  # the installed copy, not a checkout's
+    export = _roadscan(venv, "export-model", "--model", shipped_pt.stdout.strip(), "--out", str(work / "m.onnx"),
                        cwd=work, timeout=120)
     (work / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: {0: D40}\n")
     train = _roadscan(venv, "train", "data.yaml", "--name", "x", cwd=work, timeout=120)
