@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse
 
 from roadscan.api.ogc.errors import OGCError
 from roadscan.api.store.database import Store
-from roadscan.api.store.keys import ROLES, add_key, find_key
+from roadscan.api.store.keys import add_key, find_key
+from roadscan.core.roles import ROLES
 from roadscan.core.errors import ConfigError
 
 KEY_PREFIX = "rsk_"

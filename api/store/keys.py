@@ -13,10 +13,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from roadscan.api.store.database import Store
-from roadscan.api.store.schema import ROLES, api_keys
+from roadscan.api.store.schema import api_keys
 from roadscan.core.errors import ConfigError
 
-__all__ = ["ROLES", "StoredKey", "add_key", "find_key", "list_keys", "revoke_key"]
+__all__ = ["StoredKey", "add_key", "find_key", "list_keys", "revoke_key"]
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,6 @@ segment_condition = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-ROLES = ("viewer", "crew", "admin")  # each may do what the ones before it may
 
 # Since schema 3: who may use the API. Only a hash of each key is stored; the key is shown once.
 api_keys = Table(
