@@ -1,5 +1,6 @@
 """The SQLite store: versioned schema, atomic survey writes, no duplicates, clear errors."""
 
+import importlib.util
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from sqlalchemy import text
 
 from roadscan.api.store.database import open_store, schema_version
 from roadscan.api.store.schema import SCHEMA_VERSION
-from roadscan.api.store.staging import staging_dir
+from roadscan.api.store.staging import ImageStaging, staging_dir
 from roadscan.api.store.surveys import count_rows, find_survey, list_surveys, write_survey
 from roadscan.core.errors import StoreError
 
@@ -206,3 +207,84 @@ def test_schema_3_store_is_migrated_in_place(tmp_path):
     assert row["anonymised"] is None
     assert {k: row[k] for k in ("defect_id", "path", "bytes", "width", "height", "note", "by", "at")} == dict(
         defect_id=1, path="photos/p.jpg", bytes=1234, width=64, height=48, note="after", by="crew", at=at)
+
+
+def test_a_reading_open_never_creates_a_store(tmp_path):
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="no store here") as err:
+        open_store(missing, create=False)
+    assert "roadscan demo" in err.value.hint and not missing.exists()
+    open_store(tmp_path / "real.db").close()
+    with open_store(tmp_path / "real.db", create=False) as store:
+        assert schema_version(store) == SCHEMA_VERSION
+
+
+def test_a_store_made_by_a_failing_block_is_removed_again(tmp_path):
+    """A first run that fails leaves no empty 128 KB database (nor image folder) behind."""
+    new = tmp_path / "first.db"
+    with pytest.raises(RuntimeError), open_store(new) as store, ImageStaging(store, "f" * 64):
+        raise RuntimeError("bad input")  # while the survey's images were being staged
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a store that existed before, or that holds a survey, stays whatever happens
+    with open_store(new) as store:
+        write_survey(store, survey_row(), frames_table(), obs_table())
+    with pytest.raises(RuntimeError), open_store(new):
+        raise RuntimeError("later failure")
+    with pytest.raises(RuntimeError), open_store(tmp_path / "kept.db") as store:
+        write_survey(store, survey_row(), frames_table(), obs_table())
+        raise RuntimeError("after the survey was stored")
+    assert new.is_file() and (tmp_path / "kept.db").is_file()
+
+
+def test_database_urls_keep_their_slashes(tmp_path, monkeypatch):
+    """--db sqlite:////abs/x.db and ROADSCAN_DB=... once lost a slash to Path and failed."""
+    from roadscan.api.store.database import default_db_path
+
+    url = f"sqlite:///{tmp_path}/url.db"  # sqlite:////tmp/... : an absolute path
+    with open_store(url) as store:
+        assert Path(store.location) == tmp_path / "url.db"
+        assert store.images_dir == tmp_path / "url-images"
+    monkeypatch.setenv("ROADSCAN_DB", url)
+    assert default_db_path() == url
+    with open_store(create=False) as store:
+        assert Path(store.location) == tmp_path / "url.db"
+    monkeypatch.setenv("ROADSCAN_DB", str(tmp_path / "plain.db"))
+    assert default_db_path() == tmp_path / "plain.db"
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("nosuchdb://host/x")
+    if importlib.util.find_spec("psycopg") is None:  # no dependency of roadscan
+        with pytest.raises(StoreError, match="driver"):
+            open_store("postgresql+psycopg://user@localhost/roads")
+
+
+@pytest.mark.parametrize("value", ["abc", None, "0"])
+def test_a_missing_or_unreadable_schema_version_is_refused(tmp_path, value):
+    path = tmp_path / "odd.db"
+    with open_store(path) as store, store.engine.begin() as conn:
+        if value is None:
+            conn.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
+        else:
+            conn.execute(text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), {"v": value})
+    with pytest.raises(StoreError, match="schema version") as err:
+        open_store(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_damaged_database_is_a_store_error(tmp_path):
+    from roadscan.api.store.database import database_errors
+
+    path = tmp_path / "damaged.db"
+    with open_store(path) as store:
+        for i in range(40):
+            write_survey(store, survey_row(fp=f"{i:064d}"), frames_table(), obs_table())
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for start in range(4 * page, len(data) - page, page):  # every page after the schema's, overwritten
+        data[start:start + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="damaged") as err:
+        with open_store(path, create=False) as store, database_errors(store.location):
+            list_surveys(store)
+    assert str(path) in str(err.value) and ".recover" in err.value.hint

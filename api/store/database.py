@@ -7,16 +7,19 @@ store in place; a store written by a newer roadscan is refused rather than damag
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
 
 from roadscan.api.store import schema
 from roadscan.core.errors import StoreError
 
 DEFAULT_DB = "roadscan.db"
+NO_STORE_HINT = ("run `roadscan demo` (it writes ./roadscan.db) or `roadscan process FOOTAGE ...` first, "
+                 "or give --db of an existing store")
 
 def _v1_to_v2(conn: Connection) -> None:
     """Road network, defects, status history, coverage and condition; observations learn their place."""
@@ -49,10 +52,11 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v
 class Store:
     """A database plus the folder holding the frame images that its rows point to."""
 
-    def __init__(self, engine: Engine, images_dir: Path, location: str):
+    def __init__(self, engine: Engine, images_dir: Path, location: str, *, created: Path | None = None):
         self.engine = engine
         self.images_dir = images_dir
         self.location = location
+        self.created = created  # the SQLite file this open created, if it did
 
     def image_file(self, relative: str | None) -> Path | None:
         """The file a stored relative image path names, if it exists inside the image folder; None
@@ -69,12 +73,64 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        """Close; a store this open created is removed again when the block fails before storing a survey,
+        so that a failed first run leaves no empty database (and image folder) behind."""
+        empty = exc_type is not None and self.created is not None and self._holds_no_survey()
         self.close()
+        if empty:
+            _remove_sqlite_files(self.created, self.images_dir)
+
+    def _holds_no_survey(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                return not conn.execute(select(func.count()).select_from(schema.surveys)).scalar_one()
+        except DatabaseError:
+            return False
 
 
-def default_db_path() -> Path:
-    return Path(os.environ.get("ROADSCAN_DB", DEFAULT_DB))
+def _remove_sqlite_files(path: Path, images_dir: Path) -> None:
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        name.unlink(missing_ok=True)
+    for folder in (images_dir, images_dir.with_name(images_dir.name + "-originals")):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
+
+
+def is_url(db: str | Path) -> bool:
+    """A SQLAlchemy database URL (sqlite:////abs.db, postgresql://...) rather than a file path."""
+    return "://" in str(db)
+
+
+def default_db_path() -> str | Path:
+    """The store every command opens without --db: $ROADSCAN_DB (a file or a URL) or ./roadscan.db."""
+    value = os.environ.get("ROADSCAN_DB") or DEFAULT_DB
+    return value if is_url(value) else Path(value)
+
+
+def _url_engine(url: str) -> Engine:
+    try:
+        return create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(f"is not a database URL roadscan can read ({exc})", path=url,
+                         hint="a SQLite file (roads.db), sqlite:////absolute/path.db or postgresql://...") from None
+    except ImportError as exc:
+        raise StoreError(f"needs a database driver that is not installed ({exc.name or exc})", path=url,
+                         hint="install the driver for this database (PostgreSQL: pip install psycopg)") from None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a sqlite:/// URL names (opened like a path: same pragmas, images beside it); else None."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"is not a database URL roadscan can read ({exc})", path=url,
+                         hint="a SQLite file (roads.db), sqlite:////absolute/path.db or postgresql://...") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
 
 
 def _sqlite_engine(path: Path) -> Engine:
@@ -91,11 +147,18 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
-def open_store(db: str | Path | None = None) -> Store:
-    """Open (creating or migrating as needed) the store at a file path or a SQLAlchemy URL."""
+def open_store(db: str | Path | None = None, *, create: bool = True) -> Store:
+    """Open (migrating as needed) the store at a file path or a SQLAlchemy URL; `create`: make it if absent.
+
+    Commands that only read (or change what is stored) pass create=False, so that a mistyped --db
+    or a run in the wrong folder is told "no store here" instead of silently getting an empty one.
+    """
     db = default_db_path() if db is None else db
-    if "://" in str(db):
-        engine = create_engine(str(db), future=True)
+    created = None
+    if is_url(db):
+        db = _sqlite_file(str(db)) or str(db)
+    if is_url(db):
+        engine = _url_engine(str(db))
         images_dir = Path(os.environ.get("ROADSCAN_IMAGES", "roadscan-images"))
         where = str(db)
     else:
@@ -103,29 +166,50 @@ def open_store(db: str | Path | None = None) -> Store:
         if path.is_dir():
             raise StoreError("is a folder, not a database file", path=path,
                              hint="give a file name such as roadscan.db")
+        if not path.exists() and not create:
+            raise StoreError("no store here", path=path, hint=NO_STORE_HINT)
         if not path.parent.is_dir():
             raise StoreError("cannot create the database: its folder does not exist", path=path)
         if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             raise StoreError("the database is not writable", path=path,
                              hint="choose another --db path or fix the permissions")
+        created = None if path.exists() else path
         engine = _sqlite_engine(path)
         images_dir = path.with_name(path.stem + "-images")
         where = str(path)
     try:
-        _ensure_schema(engine, where)
-    except (OperationalError, DatabaseError) as exc:
+        with database_errors(where, "cannot open the database"):
+            _ensure_schema(engine, where, create=create)
+    except StoreError:
         engine.dispose()
-        raise StoreError(f"cannot open the database ({exc.orig})", path=where) from None
-    return Store(engine, images_dir, where)
+        if created is not None:
+            _remove_sqlite_files(created, images_dir)
+        raise
+    return Store(engine, images_dir, where, created=created)
 
 
-def _ensure_schema(engine: Engine, where: str) -> None:
+def _read_version(conn: Connection, where: str) -> int:
+    raw = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one_or_none()
+    try:
+        version = int(raw)
+    except (TypeError, ValueError):
+        version = 0
+    if version < min(MIGRATIONS):
+        what = "has no schema version" if raw is None else f"has a schema version roadscan never wrote ({raw!r})"
+        raise StoreError(f"{what}: it is not a roadscan store, or it was damaged", path=where,
+                         hint="give --db of a store roadscan made, or restore this one from a backup")
+    return version
+
+
+def _ensure_schema(engine: Engine, where: str, *, create: bool = True) -> None:
     with engine.begin() as conn:
         if not inspect(conn).has_table("meta"):
+            if not create:
+                raise StoreError("holds no roadscan store", path=where, hint=NO_STORE_HINT)
             schema.metadata.create_all(conn)
             conn.execute(schema.meta.insert().values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
             return
-        version = int(conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one())
+        version = _read_version(conn, where)
     if version > schema.SCHEMA_VERSION:
         raise StoreError(f"was written by a newer roadscan (schema {version}, this one knows {schema.SCHEMA_VERSION})",
                          path=where, hint="upgrade roadscan")
@@ -138,4 +222,36 @@ def _ensure_schema(engine: Engine, where: str) -> None:
 
 def schema_version(store: Store) -> int:
     with store.engine.connect() as conn:
-        return int(conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one())
+        return _read_version(conn, store.location)
+
+
+# What the database answered, in words a user can act on (SQLite's messages; other engines say more).
+_DATABASE_TROUBLE = (
+    ("disk is full", "the disk is full", "free some space and run again; nothing was stored"),
+    ("disk i/o error", "the database file cannot be written (disk I/O error: a full disk or a file size limit?)",
+     "free some space or check the disk, then run again; nothing was stored"),
+    ("malformed", "the database file is damaged (database disk image is malformed)",
+     "restore it from a backup, or save what is readable: sqlite3 OLD.db .recover | sqlite3 NEW.db"),
+    ("not a database", "cannot open the database: the file is not a SQLite database",
+     "give --db of a store roadscan made"),
+    ("locked", "the database is busy: another program holds a lock on it", "wait for it to finish and run again"),
+    ("readonly", "the database is read-only", "choose another --db path or fix the permissions"),
+)
+
+
+@contextmanager
+def database_errors(where: str | Path, doing: str = "database error") -> Iterator[None]:
+    """Errors the database file or its disk cause (full, damaged, locked) as a StoreError naming the file.
+
+    Constraint violations (IntegrityError) pass through: they mean a bug, or a race the caller handles.
+    """
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (OperationalError, DatabaseError) as exc:
+        text = str(exc.orig if exc.orig is not None else exc)
+        for key, message, hint in _DATABASE_TROUBLE:
+            if key in text.lower():
+                raise StoreError(message, path=where, hint=hint) from None
+        raise StoreError(f"{doing} ({text})", path=where) from None
