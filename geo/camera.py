@@ -12,9 +12,43 @@ Axis conventions (OpenCV's): image u to the right, v down; camera X right, Y dow
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+
+from roadscan.core.errors import ConfigError
+
+# Physically sensible values: a NaN or an absurd number would place every defect nowhere (or
+# everywhere), so a profile outside these is refused with its name and the field.
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "width": (1, 100_000, "pixels"),
+    "height": (1, 100_000, "pixels"),
+    "fx": (1e-3, 1e6, "pixels"),
+    "fy": (1e-3, 1e6, "pixels"),
+    "cx": (-1e6, 1e6, "pixels"),
+    "cy": (-1e6, 1e6, "pixels"),
+    "mount_height_m": (0.05, 10, "m above the road"),
+    "pitch_deg": (-30, 89, "degrees (positive looks down)"),
+    "roll_deg": (-45, 45, "degrees"),
+    "lateral_offset_m": (-5, 5, "m from the GPS antenna"),
+    "forward_offset_m": (-20, 20, "m from the GPS antenna"),
+    "k1": (-2, 2, "(radial distortion)"),
+    "k2": (-2, 2, "(radial distortion)"),
+}
+
+
+def limit_problems(values: dict) -> list[str]:
+    """'field: why' for each value in `values` that is not a finite number within LIMITS."""
+    problems = []
+    for name, value in values.items():
+        if name not in LIMITS or value is None:
+            continue
+        low, high, unit = LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            problems.append(f"{name}: must be a finite number, got {value!r}")
+        elif not low <= value <= high:
+            problems.append(f"{name}: must be from {low:g} to {high:g} {unit}, got {value:g}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -36,6 +70,11 @@ class CameraProfile:
     k1: float = 0.0
     k2: float = 0.0
     description: str = ""
+
+    def __post_init__(self) -> None:
+        problems = limit_problems({f.name: getattr(self, f.name) for f in fields(self)})
+        if problems:
+            raise ConfigError(f"camera profile [{self.name}] is invalid: {'; '.join(problems)}")
 
     @classmethod
     def from_hfov(cls, name: str, width: int, height: int, hfov_deg: float, **mount) -> CameraProfile:
@@ -62,7 +101,11 @@ class CameraProfile:
 
     def calibrated(self, horizon_row: float) -> CameraProfile:
         """The pitch that puts the flat road's horizon on `horizon_row` (read off one frame)."""
-        pitch = math.degrees(math.atan((self.cy - horizon_row) / self.fy))
+        pitch = math.degrees(math.atan((self.cy - horizon_row) / self.fy)) if math.isfinite(horizon_row) else math.nan
+        low, high, _ = LIMITS["pitch_deg"]
+        if not low <= pitch <= high:
+            raise ConfigError(f"camera profile [{self.name}] is invalid: horizon_row: {horizon_row!r} is no horizon "
+                              f"of this camera (it gives a pitch of {pitch:.0f} degrees, outside {low:g} to {high:g})")
         return replace(self, pitch_deg=pitch)
 
     # --- projections -------------------------------------------------------------------------

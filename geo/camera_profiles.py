@@ -1,6 +1,7 @@
 """Camera profiles from TOML: the built-in set in `cameras.toml` and the user's own files.
 
-pydantic validates each entry so that a typo in a profile is reported with the file and the field.
+pydantic validates each entry so that a typo in a profile is reported with the file and the field;
+the physical ranges (geo.camera.LIMITS) are checked once the profile is built, with the same naming.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from roadscan.core.errors import ConfigError
-from roadscan.geo.camera import CameraProfile
+from roadscan.geo.camera import CameraProfile, limit_problems
 from roadscan.geo.config_files import read_toml
 
 BUILTIN_PROFILES = Path(__file__).with_name("cameras.toml")
@@ -19,20 +20,20 @@ BUILTIN_PROFILES = Path(__file__).with_name("cameras.toml")
 class ProfileEntry(BaseModel):
     """One profile as written in a TOML file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     description: str = ""
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    width: int
+    height: int
     hfov_deg: float | None = Field(default=None, gt=1, lt=179)
-    fx: float | None = Field(default=None, gt=0)
-    fy: float | None = Field(default=None, gt=0)
+    fx: float | None = None
+    fy: float | None = None
     cx: float | None = None
     cy: float | None = None
-    mount_height_m: float = Field(gt=0, le=10)
-    pitch_deg: float | None = Field(default=None, ge=-30, le=89)
+    mount_height_m: float
+    pitch_deg: float | None = None
     horizon_row: float | None = None
-    roll_deg: float = Field(default=0.0, ge=-45, le=45)
+    roll_deg: float = 0.0
     lateral_offset_m: float = 0.0
     forward_offset_m: float = 0.0
     k1: float = 0.0
@@ -40,6 +41,9 @@ class ProfileEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_way_each(self) -> ProfileEntry:
+        problems = limit_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
         if (self.hfov_deg is None) == (self.fx is None):
             raise ValueError("give exactly one of hfov_deg or fx/fy/cx/cy")
         if (self.pitch_deg is None) == (self.horizon_row is None):
@@ -73,8 +77,11 @@ def read_profiles(path: str | Path) -> dict[str, CameraProfile]:
         try:
             profiles[name] = ProfileEntry.model_validate(entry).to_profile(name)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg'].removeprefix('Value error, ')}"
+                                 if e["loc"] else e["msg"].removeprefix("Value error, ") for e in exc.errors())
             raise ConfigError(f"camera profile [{name}] is invalid: {problems}", path=path) from None
+        except ConfigError as exc:  # the built profile's physical checks (e.g. a horizon_row giving no pitch)
+            raise ConfigError(exc.message, path=path, hint=exc.hint) from None
     return profiles
 
 

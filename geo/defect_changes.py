@@ -7,7 +7,9 @@ rated again from what the store holds (`geo.condition.condition_table`).
 
 Status rules (`status_changes`): a known defect seen again is updated; one marked "fixed" reopens,
 one marked "not re-observed" is open again; one the camera had in view but did not detect becomes
-"not re-observed" if it was open or scheduled (fixed and dismissed are a person's decision).
+"not re-observed" if it was open or scheduled (fixed and dismissed are a person's decision) - unless
+the survey placed none of its detections on the ground (`placed_nothing`): then its camera profile
+is wrong, not the road repaired, and nothing is marked.
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ def coverage_intervals(frames: pd.DataFrame, network: RoadNetwork, tolerance_m: 
     start = np.where(forward, g["min"], np.maximum(0.0, g["min"] - VIEW_AHEAD_M))
     end = np.where(forward, np.minimum(length, g["max"] + VIEW_AHEAD_M), g["max"])
     return pd.DataFrame({"segment_id": g.index.to_numpy(), "start_m": start, "end_m": end})
+
+
+def placed_nothing(obs: pd.DataFrame) -> bool:
+    """True when a survey detected something but placed none of it on the ground (a broken camera
+    profile, a horizon in the wrong place): its "not seen" says nothing about the road."""
+    return bool(len(obs)) and not obs["lat"].notna().any()
 
 
 def status_changes(seen: pd.DataFrame, unseen: pd.DataFrame) -> pd.DataFrame:
@@ -182,6 +190,8 @@ def plan_defect_changes(obs: pd.DataFrame, frames: pd.DataFrame, known: pd.DataF
     new = merge_observations(table, crs=network.crs)
     existing = _known_in_metres(known, network)
     updates, inserts, not_reobserved = merge_into_existing(existing, new, coverage)
+    if placed_nothing(obs):
+        not_reobserved = []
     inserts, updates = _scored(inserts, network, opts), _scored(updates, network, opts)
     for frame in (inserts, updates):
         if len(frame):

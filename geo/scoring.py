@@ -28,7 +28,8 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf passes "non-negative" and NaN would poison every score: weights are finite numbers
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _increasing(values: list[float], what: str) -> list[float]:

@@ -43,7 +43,7 @@ def _camera(value) -> CameraProfile | None:
         data = json.loads(value) if isinstance(value, str) else dict(value or {})
         names = {f.name for f in fields(CameraProfile)}
         return CameraProfile(**{k: v for k, v in data.items() if k in names})
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ConfigError):  # a camera stored before profiles were checked
         return None
 
 

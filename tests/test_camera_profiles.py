@@ -3,7 +3,10 @@
 import pytest
 
 from roadscan.core.errors import ConfigError
+from roadscan.geo.camera import CameraProfile
 from roadscan.geo.camera_profiles import load_profile, read_profiles
+
+VAN = "[van]\nwidth = 1280\nheight = 720\nhfov_deg = 90\nmount_height_m = 2.1\n"
 
 
 def test_builtin_profiles_are_sensible():
@@ -47,3 +50,36 @@ def test_bad_profile_files(tmp_path, body, words):
     with pytest.raises(ConfigError) as err:
         read_profiles(cfg)
     assert words in str(err.value) and "bad.toml" in str(err.value)
+
+
+@pytest.mark.parametrize("extra, field", [
+    ("pitch_deg = 5\nlateral_offset_m = nan\n", "lateral_offset_m"),
+    ("horizon_row = inf\n", "horizon_row"),
+    ("horizon_row = 1e9\n", "horizon_row"),
+    ("pitch_deg = 5\nk1 = nan\n", "k1"),
+    ("pitch_deg = 5\nforward_offset_m = -inf\n", "forward_offset_m"),
+    ("pitch_deg = 5\nlateral_offset_m = 40\n", "lateral_offset_m"),
+    ("pitch_deg = 5\nk2 = 1e6\n", "k2"),
+    ("pitch_deg = nan\n", "pitch_deg"),
+])
+def test_non_finite_or_unphysical_camera_values_are_refused(tmp_path, extra, field):
+    """A NaN offset once placed no detection at all and marked open defects "not re-observed"."""
+    cfg = tmp_path / "cams.toml"
+    cfg.write_text(VAN + extra)
+    with pytest.raises(ConfigError) as err:
+        load_profile("van", config=cfg)
+    text = str(err.value)
+    assert "[van]" in text and field in text and "cams.toml" in text, text
+
+
+def test_profiles_built_in_python_are_checked_too():
+    with pytest.raises(ConfigError, match=r"\[t\].*mount_height_m"):
+        CameraProfile.from_hfov("t", 1280, 720, 90.0, mount_height_m=float("nan"))
+    with pytest.raises(ConfigError, match="roll_deg"):
+        CameraProfile.from_hfov("t", 1280, 720, 90.0, mount_height_m=1.2, roll_deg=90)
+
+
+def test_a_folder_given_as_a_profile_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder") as err:
+        load_profile("dashcam", config=tmp_path)
+    assert str(tmp_path) in str(err.value)

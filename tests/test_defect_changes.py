@@ -14,7 +14,8 @@ from roadscan.core.changes import REOPENED, SEEN_AGAIN, UNSEEN
 from roadscan.core.statuses import DefectStatus
 from roadscan.core.tables import CONDITION_COLUMNS, COVERAGE_COLUMNS, OBSERVATION_COLUMNS
 from roadscan.geo.condition import condition_table
-from roadscan.geo.defect_changes import MappingOptions, plan_defect_changes, search_bbox, status_changes
+from roadscan.geo.defect_changes import (MappingOptions, placed_nothing, plan_defect_changes, search_bbox,
+                                         status_changes)
 from roadscan.geo.roads import load_network
 
 UTM32 = "EPSG:25832"
@@ -121,6 +122,21 @@ def test_defects_out_of_view_are_not_marked(network):
                                                              segment_id=side["segment_id"], chainage_m=50.0)
     changes = plan_defect_changes(observations(), frames(), stored, network, MappingOptions().resolved())
     assert not len(changes.status_changes) and not len(changes.inserts) and not len(changes.updates)
+
+
+def test_a_survey_that_placed_nothing_marks_nothing_not_reobserved(network):
+    """A camera profile with a NaN offset once placed 0 of 69 detections and marked 28 of 33 open
+    defects "not re-observed": detections that could not be placed say nothing about the road."""
+    stored = with_segments(known((31, "D40", X0 + 100, DefectStatus.OPEN), (32, "D40", X0 + 250, DefectStatus.SCHEDULED)),
+                           network)
+    unplaced = observations(("D40", X0 + 150)).assign(lat=np.nan, lon=np.nan)
+    assert placed_nothing(unplaced) and not placed_nothing(observations()) and not placed_nothing(observations(("D40", X0 + 150)))
+    changes = plan_defect_changes(unplaced, frames(), stored, network, MappingOptions().resolved(), survey_id=3)
+    assert not len(changes.status_changes) and not len(changes.inserts) and not len(changes.updates)
+    assert changes.counts().not_reobserved == 0
+    # the same survey with nothing detected at all still tells: the defects in view are gone
+    nothing = plan_defect_changes(observations(), frames(), stored, network, MappingOptions().resolved(), survey_id=3)
+    assert sorted(nothing.status_changes["defect_id"]) == [31, 32]
 
 
 def test_status_changes_follow_the_rules_for_every_status():

@@ -124,6 +124,9 @@ def test_defaults_cover_every_road_class():
     ("[priority]\ncertainty_wieght = 0.2\n", ["certainty_wieght"]),
     ("[condition]\nbands = [1, 2]\n", ["condition.bands"]),
     ("[priority.road_class\n", ["not a valid TOML file"]),
+    ("[priority.speed]\nmax = inf\n", ["priority.speed.max", "finite"]),
+    ("[priority]\ncertainty_weight = nan\n", ["priority.certainty_weight", "finite"]),
+    ("[condition.severity_weights]\n1 = inf\n", ["condition.severity_weights.1", "finite"]),
 ])
 def test_config_errors_name_the_file_and_the_key(tmp_path, text, words):
     path = tmp_path / "mine.toml"
@@ -139,3 +142,9 @@ def test_config_errors_name_the_file_and_the_key(tmp_path, text, words):
 def test_a_missing_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         score_priority(defects({}), scoring=tmp_path / "nope.toml")
+
+
+def test_a_folder_given_as_the_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder") as err:
+        load_scoring(tmp_path)
+    assert str(tmp_path) in str(err.value)

@@ -163,6 +163,12 @@ def test_broken_mapping_files_are_config_errors(tmp_path, text, problem):
         read_mappings(mapping)
 
 
+def test_a_folder_given_as_the_mapping_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder") as err:
+        read_mappings(tmp_path)
+    assert str(tmp_path) in str(err.value)
+
+
 def test_built_in_mappings_only_name_known_classes():
     mappings = read_mappings(BUILTIN_MAPPING)
     assert {m.name for m in mappings} >= {"osm", "geodanmark"}
