@@ -5,6 +5,8 @@ packets are demuxed, not decoded; images only have their headers read), so that 
 which frames it wants before decoding any. `frames(keep=...)` then decodes as a stream and converts
 only the chosen frames to arrays, so memory stays bounded however long the drive.
 
+Footage is checked for what it is: a still image (a PNG screenshot, a BMP), a pipe or a device is
+refused before any decoding, since each would otherwise pass as a one-frame "video" or block forever.
 A damaged file is refused, not half-read: a container that cannot be parsed, a video whose data
 ends before the frames its header lists, or a frame the job asked for that cannot be decoded all
 raise FootageError naming the file and the frame/time, so a pipeline can drop the survey whole.
@@ -29,6 +31,8 @@ from roadscan.core.errors import ConfigError, FootageError
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 VIDEO_HINT = "give a video file (MP4, MOV, AVI, MKV) or a folder of JPEG frames"
+# FFmpeg's demuxers of single pictures and image sequences: a file they open is no drive.
+STILL_IMAGE_FORMATS = {"image2", "gif", "apng"}
 # Cameras with an unset clock stamp 1904-01-01 (QuickTime epoch) or 1970-01-01; such a time is no time.
 EARLIEST_CLOCK = datetime(1980, 1, 1, tzinfo=timezone.utc)
 # ImportError: ultralytics, once imported, wraps PIL.Image.open so that a file Pillow cannot identify
@@ -118,6 +122,7 @@ class VideoFootage(Footage):
         self._live: WeakSet[Iterator[Frame]] = WeakSet()  # frame streams not yet finished or collected
         with self._open() as container:
             stream = container.streams.video[0]
+            _refuse_still_image(container, stream, path)
             pts, end, n_packets = _demux_pts(container, stream, path)
             header_frames = stream.frames
             rate = stream.average_rate or stream.guessed_rate
@@ -218,6 +223,13 @@ class VideoFootage(Footage):
         """Stop half-read frame streams; each closes its own container (closing it under them would crash FFmpeg)."""
         for stream in list(self._live):
             stream.close()
+
+
+def _refuse_still_image(container, stream, path: Path) -> None:
+    fmt = container.format.name
+    if fmt in STILL_IMAGE_FORMATS or fmt.endswith("_pipe"):
+        raise FootageError(f"is a still image ({stream.codec_context.name.upper()}), not footage of a drive",
+                           path=path, hint=f"{VIDEO_HINT} (a single JPEG photo with EXIF GPS works too)")
 
 
 def _demux_pts(container, stream, path: Path) -> tuple[np.ndarray | None, int | None, int]:
@@ -382,6 +394,9 @@ def open_footage(path, *, fps_for_images: float = 1.0) -> Footage:
                           hint="pass the rate the frames were taken at, e.g. 1 or 2 per second")
     if not path.exists():
         raise FootageError("no such file or folder", path=path, hint=f"check the path; {VIDEO_HINT}")
+    if not (path.is_dir() or path.is_file()):  # a FIFO would block forever, a device never end
+        raise FootageError("is not a regular file (a pipe, socket or device)", path=path,
+                           hint=f"save the footage to a file first; {VIDEO_HINT}")
     if path.is_dir():
         entries = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
         files = sorted((p for p in entries if p.suffix.lower() in JPEG_SUFFIXES), key=_natural_key)

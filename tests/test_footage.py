@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -235,6 +236,40 @@ def test_video_stream_without_frames(tmp_path):
         out.start_encoding()
     with pytest.raises(FootageError, match="holds no frames"):
         open_footage(path)
+
+
+@pytest.mark.parametrize("suffix", ["png", "bmp", "webp", "tiff", "gif"])
+def test_a_still_image_is_no_footage(tmp_path, suffix):
+    """A PNG screenshot once passed as a one-frame video: a "longitudinal crack" on a map screenshot."""
+    path = tmp_path / f"screenshot.{suffix}"
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(path)
+    with pytest.raises(FootageError, match="is a still image") as err:
+        open_footage(path)
+    assert err.value.path == path and "JPEG" in err.value.hint
+
+
+def test_a_png_renamed_to_mp4_is_still_no_footage(tmp_path):
+    path = tmp_path / "drive.mp4"
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(path, format="PNG")
+    with pytest.raises(FootageError, match=r"still image \(PNG\)"):
+        open_footage(path)
+
+
+def test_text_and_gps_files_are_no_footage(tmp_path):
+    path = tmp_path / "drive.gpx"
+    path.write_text('<?xml version="1.0"?><gpx version="1.1" creator="x"></gpx>\n')
+    with pytest.raises(FootageError, match="cannot read this file as a video") as err:
+        open_footage(path)
+    assert err.value.path == path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_a_named_pipe_is_refused_without_waiting(tmp_path):
+    """A FIFO given as footage once blocked forever in the demuxer."""
+    fifo = tmp_path / "live.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(FootageError, match="not a regular file"):
+        open_footage(fifo)
 
 
 # --- JPEG folders --------------------------------------------------------------------------------
