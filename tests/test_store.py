@@ -288,3 +288,30 @@ def test_a_damaged_database_is_a_store_error(tmp_path):
         with open_store(path, create=False) as store, database_errors(store.location):
             list_surveys(store)
     assert str(path) in str(err.value) and ".recover" in err.value.hint
+
+
+def test_a_killed_run_leaves_a_scratch_folder_the_next_run_removes(tmp_path):
+    """kill -9 during detection once left .staging-<uuid> folders that no later run removed."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    code = ("import os, sys; from roadscan.api.store.database import open_store; "
+            "from roadscan.api.store.staging import ImageStaging; store = open_store(sys.argv[1]); "
+            "s = ImageStaging(store, 'f' * 64, keep_originals=True); s.originals.mkdir(parents=True); "
+            "(s.images / 'frame-000001.jpg').write_bytes(b'x'); os.kill(os.getpid(), 9)")
+    run = subprocess.run([sys.executable, "-c", code, str(db)], timeout=120)
+    assert run.returncode == -9
+    with open_store(db) as store:
+        left = [p for parent in (store.images_dir, store.images_dir.with_name(store.images_dir.name + "-originals"))
+                for p in parent.glob(".staging-*")]
+        assert len(left) == 2
+        old = store.images_dir / ".staging-0123456789abcdef0123456789abcdef"  # named before owners were
+        old.mkdir()
+        os.utime(old, (0, 0))
+        recent = store.images_dir / ".staging-fedcba9876543210fedcba9876543210"
+        recent.mkdir()
+        with ImageStaging(store, "e" * 64) as mine:  # the next run
+            assert not any(p.exists() for p in left) and not old.exists()
+            assert recent.exists() and mine.images.exists()  # age unknown: kept for now; its own: kept
