@@ -138,6 +138,7 @@ def summary_table(ev: Evaluation):
     """A rich table: per class AP50, AP50-95 and P/R/F1 at the F1-best threshold, then the means."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     m = ev.metrics
     thr = f"{m.f1.threshold:.3f}" if m.f1.threshold is not None else "none"
@@ -156,5 +157,5 @@ def summary_table(ev: Evaluation):
     n = len(m.classes_in_mean)
     table.add_row(f"mean of {n} class{'es' if n != 1 else ''}", str(len(ev.data.images)), str(ev.data.instances),
                   str(sum(c.predictions for c in m.classes)), f"{m.map50:.3f}", f"{m.map50_95:.3f}",
-                  f"{m.f1.precision:.3f}", f"{m.f1.recall:.3f}", f"[bold]{m.f1.f1:.3f}[/]")
+                  f"{m.f1.precision:.3f}", f"{m.f1.recall:.3f}", Text(f"{m.f1.f1:.3f}", style="bold"))
     return table

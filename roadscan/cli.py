@@ -4,25 +4,25 @@ happens in roadscan.pipeline and the packages below it."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from roadscan.cli_help import Command, Group, hidden_alias
+from roadscan.console import console, err_console, print_table, styled
 from roadscan.core.errors import RoadscanError
 from roadscan.core.statuses import DEFECT_STATUSES, DefectStatus
 
-app = typer.Typer(help="Find road defects in vehicle footage and put them on the map.",
+app = typer.Typer(help="Find road defects in vehicle footage and put them on the map.", cls=Group,
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
 
-DbOption = Annotated[Optional[Path], typer.Option("--db", help="Store: SQLite file (default ./roadscan.db or $ROADSCAN_DB) or a database URL.")]
+# Text, not Path: a Path would collapse the // of a database URL (sqlite:////abs/x.db, postgresql://...).
+DbOption = Annotated[Optional[str], typer.Option("--db", metavar="FILE|URL", help="Store: a SQLite file or a database URL (default: $ROADSCAN_DB, else ./roadscan.db, where roadscan demo writes).")]
 
 
 def main() -> None:
@@ -30,14 +30,23 @@ def main() -> None:
     try:
         app()
     except RoadscanError as exc:
-        # escaped: the message holds paths and hints such as pip install 'roadscan[train]', not markup
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(styled(("error:", "bold red"), f" {exc}"))
         sys.exit(exc.exit_code)
 
 
-@app.command()
+@contextmanager
+def _existing_store(db: str | None):
+    """The store a reading command works on: it must exist (never made empty by a typo), and what its
+    database file answers (damaged, locked) is a clear error."""
+    from roadscan.api.store.database import database_errors, open_store
+
+    with open_store(db, create=False) as store, database_errors(store.location):
+        yield store
+
+
+@app.command(cls=Command)
 def process(
-    footage: Annotated[Path, typer.Argument(help="Video file (MP4/MOV/AVI) or folder of JPEG frames.")],
+    footage: Annotated[Path, typer.Argument(help="Video file (MP4, MOV, AVI, MKV) or a folder of JPEG frames.")],
     gps: Annotated[Optional[Path], typer.Option(help="GPS track: GPX, NMEA, CSV. Omit for GoPro GPMF or EXIF-tagged frames.")] = None,
     camera: Annotated[str, typer.Option(help="Camera profile name or .toml file.")] = "dashcam",
     camera_config: Annotated[Optional[Path], typer.Option(help="TOML file with your own camera profiles.")] = None,
@@ -55,6 +64,7 @@ def process(
     name: Annotated[Optional[str], typer.Option(help="Survey name (default: the footage's file name).")] = None,
     roads: Annotated[Optional[Path], typer.Option(help="Road network (GPKG, SHP, GeoJSON, GML, OSM/PBF), or 'helsinki' for the built-in one: detections become defects on it.")] = None,
     roads_crs: Annotated[Optional[str], typer.Option(help="CRS of a road network file that lacks one, e.g. EPSG:25832.")] = None,
+    roads_layer: Annotated[Optional[str], typer.Option(help="Layer of a road network file that holds several.")] = None,
     road_classes: Annotated[Optional[Path], typer.Option(help="TOML mapping of your network's attributes to road classes.")] = None,
     snap_tolerance: Annotated[float, typer.Option(help="Metres from a road beyond which a defect is flagged off-network.")] = 15.0,
     scoring: Annotated[Optional[Path], typer.Option(help="TOML with severity/priority/condition weights (over the defaults).")] = None,
@@ -66,27 +76,26 @@ def process(
     from roadscan.api.store.database import open_store
     from roadscan.pipeline import ProcessOptions, process_survey
 
-    if store_images not in {"detections", "all", "none"}:
-        raise RoadscanError(f"--store-images must be detections, all or none, not '{store_images}'")
-    network = _load_roads(roads, roads_crs, road_classes)
     opts = ProcessOptions(camera=camera, camera_config=camera_config, model=model, backend=backend, spacing_m=spacing,
                           confidence=confidence, batch=batch, imgsz=imgsz, time_offset_s=time_offset,
                           start_time=start_time, store_images=store_images, replace=replace, name=name,
                           mapping=_mapping_options(snap_tolerance, scoring, places), anonymise=anonymise,
                           keep_originals=keep_originals)
+    network = _load_roads(roads, roads_crs, road_classes, roads_layer)
     with open_store(db) as store:
         summary = _run_with_progress(process_survey, footage, gps, store, opts, network=network)
     print_summary(summary)
 
 
-def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None):
+def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None, layer: str | None = None):
     if roads is None:
         return None
     from roadscan.geo.roads import default_network, load_network
 
     with err_console.status("reading the road network"):
-        network = default_network() if str(roads) == "helsinki" else load_network(roads, crs=crs, mapping=road_classes)
-    err_console.print(f"road network: {network.report.summary()}", highlight=False)
+        network = (default_network() if str(roads) == "helsinki"
+                   else load_network(roads, layer=layer, crs=crs, mapping=road_classes))
+    err_console.print(f"road network: {network.report.summary()}")
     return network
 
 
@@ -107,17 +116,16 @@ def _run_with_progress(job, *args, **kwargs):
         return job(*args, **kwargs, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
-@app.command()
+@app.command(cls=Command)
 def surveys(db: DbOption = None) -> None:
     """List the surveys in the store."""
-    from roadscan.api.store.database import open_store
     from roadscan.api.store.surveys import list_surveys
 
-    with open_store(db) as store:
+    with _existing_store(db) as store:
         table = list_surveys(store)
         where = store.location
     if table.empty:
-        console.print(f"No surveys in {where} yet. Run [bold]roadscan process[/] or [bold]roadscan demo[/].")
+        console.print(f"No surveys in {where} yet. Run roadscan process or roadscan demo.")
         return
     out = Table(title=f"Surveys in {where}")
     for col in ("id", "name", "started (UTC)", "km", "frames read", "sampled", "detections"):
@@ -125,7 +133,7 @@ def surveys(db: DbOption = None) -> None:
     for r in table.itertuples():
         out.add_row(str(r.id), r.name, f"{r.started_at:%Y-%m-%d %H:%M:%S}", f"{r.distance_m / 1000:.2f}",
                     str(r.frames_read), str(r.frames_sampled), str(r.detections))
-    console.print(out)
+    print_table(out)
 
 
 ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code (D00, D10, D20, D40, Repair) or name, e.g. pothole (repeatable).")]
@@ -144,21 +152,22 @@ def _filter(codes, statuses, min_severity, road, bbox, area):
                               area=read_area(area) if area else None)
 
 
-@app.command()
+LimitOption = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
+
+
+@app.command(cls=Command)
 def defects(db: DbOption = None, codes: ClassOption = None, statuses: StatusOption = None,
             min_severity: SeverityOption = None, road: RoadOption = None, bbox: BboxOption = None,
-            area: AreaOption = None,
-            limit: Annotated[int, typer.Option(help="Show at most this many.")] = 30) -> None:
+            area: AreaOption = None, limit: LimitOption = 30) -> None:
     """List defects, highest priority first, with filters."""
     from roadscan.api.exports import defects_layer
-    from roadscan.api.store.database import open_store
 
     flt = _filter(codes, statuses, min_severity, road, bbox, area)
-    with open_store(db) as store:
+    with _existing_store(db) as store:
         layer = defects_layer(store, flt)
         where = store.location
     if layer.empty:
-        console.print(f"No defects in {where} match. Process a survey with --roads, or run [bold]roadscan demo[/].")
+        console.print(f"No defects in {where} match. Process a survey with --roads, or run roadscan demo.")
         return
     print_defects(layer, limit, title=f"{len(layer)} defects in {where}, highest priority first")
 
@@ -179,12 +188,12 @@ def print_defects(layer, limit: int, title: str) -> None:
         road = _text(r.road_name, "(unnamed road)") if r.on_network else "(off network)"
         table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, road, chain, _text(r.side, "-"), size,
                       f"{r.n_obs}× / {r.n_surveys} surveys", r.status, f"{r.lat:.6f}, {r.lon:.6f}")
-    console.print(table)
+    print_table(table)
     if len(layer) > limit:
         console.print(f"... and {len(layer) - limit} more (--limit).")
 
 
-@app.command()
+@app.command(cls=Command)
 def export(db: DbOption = None,
            fmt: Annotated[str, typer.Option("--format", help="geojson, gpkg or csv")] = "gpkg",
            out: Annotated[Path, typer.Option(help="Output file (GeoJSON/CSV: one file per layer beside it).")] = Path("roadscan-export"),
@@ -192,21 +201,25 @@ def export(db: DbOption = None,
            road: RoadOption = None, bbox: BboxOption = None, area: AreaOption = None) -> None:
     """Write defects and segment condition as GIS layers (GeoPackage opens in QGIS and ArcGIS Pro)."""
     from roadscan.api.exports import export as write_export
-    from roadscan.api.store.database import open_store
 
     flt = _filter(codes, statuses, min_severity, road, bbox, area)
-    with open_store(db) as store:
+    with _existing_store(db) as store:
         files = write_export(store, fmt, out, flt)
     for path in files:
         console.print(f"wrote {path}")
 
 
-@app.command()
-def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo survey.")] = Path("roadscan-demo.db"),
-         model: Annotated[Optional[Path], typer.Option(help="YOLO weights; default: the shipped model.")] = None,
-         backend: Annotated[Optional[str], typer.Option(help="ultralytics or onnx (default: from the weights file)")] = None,
-         top: Annotated[int, typer.Option(help="Rows of the work list to show.")] = 10) -> None:
-    """The whole pipeline on roadscan's synthetic Helsinki drive, with the shipped model: the work list at the end."""
+@app.command(cls=Command)
+def demo(db: DbOption = None,
+         model: Annotated[Optional[Path], typer.Option(help="YOLO weights (.pt or .onnx); default: the shipped model.")] = None,
+         backend: Annotated[Optional[str], typer.Option(help="ultralytics (.pt) or onnx (.onnx); default: from the weights file.")] = None,
+         limit: Annotated[int, typer.Option("--limit", min=1, help="Rows of the work list to show.")] = 10,
+         top: Annotated[Optional[int], hidden_alias("--top", "--limit")] = None,
+         replace: Annotated[bool, typer.Option("--replace", help="Process the sample drive again if the store already holds it.")] = False) -> None:
+    """The whole pipeline on roadscan's synthetic Helsinki drive, with the shipped model: the work list at the end.
+
+    It writes the store that serve, defects, export and surveys open without --db.
+    """
     from roadscan.api.exports import defects_layer
     from roadscan.api.store.database import open_store
     from roadscan.geo.roads import default_network
@@ -219,20 +232,39 @@ def demo(db: Annotated[Path, typer.Option("--db", help="Store for the demo surve
     console.print(f"sample drive: {drive.video} ({drive.n_frames} frames along {', '.join(drive.road_names)}), "
                   f"GPS {drive.gpx.name}")
     network = default_network()
-    opts = ProcessOptions(camera=drive.camera, model=model, backend=backend, imgsz=416,
+    opts = ProcessOptions(camera=drive.camera, model=model, backend=backend, imgsz=416, replace=replace,
                           mapping=_mapping_options(15.0, None, None))
     with open_store(db) as store:
         summary = _run_with_progress(process_survey, drive.video, drive.gpx, store, opts, network=network)
         print_summary(summary)
         layer = defects_layer(store)
-    print_defects(layer, top, title=f"Work list: {len(layer)} defects, highest priority first")
+        where = store.location
+    print_defects(layer, top or limit, title=f"Work list: {len(layer)} defects, highest priority first")
     found = defect_errors(layer, drive, network)
     console.print(f"against the painted truth: {int((found.matches > 0).sum())} of {len(found)} defects found, "
-                  f"median position error {found.position_error_m.median():.2f} m. "
-                  f"Next: roadscan export --db {db} --format gpkg")
+                  f"median position error {found.position_error_m.median():.2f} m")
+    print_next_steps(where, db)
 
 
-@app.command()
+def print_next_steps(where: str, db: str | None) -> None:
+    """The demo's last lines: the exact commands that show its store on the map and export it."""
+    flag = f" --db {db}" if db is not None else ""
+    console.print(f"Stored in {where}. Next:")
+    console.print(f"  roadscan serve{flag}                       then open {MAP_URL} in a browser")
+    console.print(f"  roadscan export{flag} --format gpkg        a GeoPackage for QGIS or ArcGIS Pro")
+    console.print(f"  roadscan defects{flag} --class pothole     the potholes, highest priority first")
+
+
+MAP_URL = "http://127.0.0.1:8000/map"
+
+
+def _browser_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches the server (0.0.0.0 listens everywhere, it is no address)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}"
+
+
+@app.command(cls=Command)
 def serve(db: DbOption = None,
           host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -244,10 +276,14 @@ def serve(db: DbOption = None,
     from roadscan.api.app import create_app
     from roadscan.api.store.database import default_db_path
 
+    with _existing_store(db):  # "no store here", naming the file and what writes one, before anything starts
+        pass
     api = create_app(db if db is not None else default_db_path(), public_reads=not private_reads, districts=districts,
                      photo_masker=_photo_masker())
-    console.print(f"serving {api.state.store.location} at http://{host}:{port}/ "
-                  f"(in QGIS: Layer > Add Layer > Add WFS / OGC API - Features Layer)")
+    url = _browser_url(host, port)
+    console.print(f"serving {api.state.store.location} at {url}/ until Ctrl-C\n"
+                  f"  map page:  {url}/map\n"
+                  f"  QGIS:      Layer > Add Layer > Add WFS / OGC API - Features Layer, URL {url}/")
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
@@ -258,25 +294,25 @@ def _photo_masker():
 
         return PhotoMasker()
     except ImportError as exc:
-        err_console.print(f"[yellow]warning:[/] photo uploads are off: this server cannot mask faces and number "
-                          f"plates in them ({exc})", highlight=False, soft_wrap=True)
+        err_console.print(styled(("warning:", "yellow"), " photo uploads are off: this server cannot mask faces and "
+                                 f"number plates in them ({exc})"))
         return None
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(TextColumn("{task.description}", markup=False, style="bold"), BarColumn(), MofNCompleteColumn(),
                     TimeRemainingColumn(), console=err_console, transient=True)
 
 
 def print_summary(summary) -> None:
     """The end-of-job report: what was done, what was skipped and why, and where the time went."""
     if summary.already_stored:
-        console.print(f"[yellow]Already stored[/] as survey {summary.survey_id}: nothing added. "
-                      "Use --replace to process it again.")
+        console.print(styled(("Already stored", "yellow"), f" as survey {summary.survey_id}: nothing added. "
+                             "Use --replace to process it again."))
         return
     from roadscan.core.classes import human_name
 
-    console.print(f"[bold green]Survey {summary.survey_id} stored[/]: {summary.footage}")
+    console.print(styled((f"Survey {summary.survey_id} stored", "bold green"), f": {summary.footage}"))
     console.print(f"  driven: {summary.distance_km:.2f} km   frames read: {summary.frames_read}   "
                   f"sampled: {summary.frames_sampled}")
     for reason, n in summary.frames_skipped.items():
@@ -317,50 +353,39 @@ _register_command_groups()
 # --- roadscan keys: API keys for the server --------------------------------------------------------
 
 keys_app = typer.Typer(help="API keys for `roadscan serve`: viewer (read), crew (read, update status, "
-                            "add photos), admin.", no_args_is_help=True)
+                            "add photos), admin.", no_args_is_help=True, cls=Group)
 app.add_typer(keys_app, name="keys")
 
 
-def _keys_store(db: Path | None):
-    """The store the server serves; keys for a store that does not exist yet would land in a new, empty one."""
-    from roadscan.api.store.database import default_db_path, open_store
-    from roadscan.core.errors import StoreError
-
-    db = db if db is not None else default_db_path()
-    if "://" not in str(db) and not Path(db).expanduser().is_file():
-        raise StoreError("no store here", path=db, hint="give the --db that roadscan serve uses")
-    return open_store(db)
-
-
-@keys_app.command("create")
+@keys_app.command("create", cls=Command)
 def keys_create(name: Annotated[str, typer.Option("--name", help="Who the key is for, e.g. crew-north.")],
                 role: Annotated[str, typer.Option("--role", help="viewer, crew or admin.")] = "viewer",
                 db: DbOption = None) -> None:
     """Make a key and print it once: only its hash is stored, so it cannot be shown again."""
     from roadscan.api.auth import create_key
 
-    with _keys_store(db) as store:
+    with _existing_store(db) as store:
         key_id, key = create_key(store, name, role)
     err_console.print(f"key {key_id} '{name}' ({role}) created; copy it now, it is not shown again:")
     print(key)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command)
 def keys_revoke(key: Annotated[str, typer.Argument(help="The key's name or id.")], db: DbOption = None) -> None:
     """Revoke a key: requests with it are refused from now on."""
     from roadscan.api.store.keys import revoke_key
 
-    with _keys_store(db) as store:
+    with _existing_store(db) as store:
         row = revoke_key(store, key)
     console.print(f"key {row['id']} '{row['name']}' ({row['role']}) revoked")
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command)
 def keys_list(db: DbOption = None) -> None:
     """The keys: name, role, when made, whether revoked (never the keys themselves)."""
     from roadscan.api.store.keys import list_keys
 
-    with _keys_store(db) as store:
+    with _existing_store(db) as store:
         rows = list_keys(store)
     if not rows:
         console.print("no API keys yet: roadscan keys create --name NAME --role crew")
@@ -369,20 +394,19 @@ def keys_list(db: DbOption = None) -> None:
     for r in rows:
         table.add_row(str(r["id"]), r["name"], r["role"], r["prefix"] + "…", f"{r['created_at']:%Y-%m-%d %H:%M}",
                       f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "")
-    console.print(table)
+    print_table(table)
 
 
 # --- roadscan anonymise: mask faces and number plates in an existing store --------------------------
 
-@app.command()
+@app.command(cls=Command)
 def anonymise(db: DbOption = None,
               mode: Annotated[str, typer.Option(help="both: mask above the camera's horizon and detect faces/plates below it; horizon: the mask only; detect: detection only. Crews' photos are always masked by detection.")] = "both",
               force: Annotated[bool, typer.Option(help="Process surveys again even if already anonymised.")] = False) -> None:
     """Mask faces and number plates in stored images and crews' photos, in place (stores made before anonymisation)."""
     from roadscan.anonymise_store import anonymise_store
-    from roadscan.api.store.database import open_store
 
-    with open_store(db) as store, _progress() as progress:
+    with _existing_store(db) as store, _progress() as progress:
         task = progress.add_task("images", total=None)
         report = anonymise_store(store, mode, force=force,
                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
@@ -394,7 +418,7 @@ def anonymise(db: DbOption = None,
     for r in report:
         table.add_row(str(r["survey_id"] or "-"), r["name"], r["status"], r["mode"], str(r["images"]),
                       str(r["faces"]), str(r["plates"]))
-    console.print(table)
+    print_table(table)
     done = [r for r in report if r["status"] == "anonymised"]
     console.print(f"masked {sum(r['faces'] for r in done)} faces and {sum(r['plates'] for r in done)} plates in "
                   f"{sum(r['images'] for r in done)} images")

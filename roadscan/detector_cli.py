@@ -12,19 +12,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from roadscan.cli_help import Command, Group, hidden_alias
+from roadscan.console import console, err_console, show, styled
 from roadscan.core.errors import ConfigError
 
-console = Console()
-err_console = Console(stderr=True)
-
-dataset_app = typer.Typer(help="Build and inspect the detector's training data.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Build and inspect the detector's training data.", no_args_is_help=True, cls=Group)
 
 SourcesOption = Annotated[Optional[Path], typer.Option("--sources", help="Dataset definition (default: datasets/sources.yaml).")]
 
 
-@dataset_app.command("build")
+@dataset_app.command("build", cls=Command)
 def dataset_build(
     sources: SourcesOption = None,
     out: Annotated[Path, typer.Option("--out", help="Folder to write (images as symlinks, YOLO labels, data YAMLs).")] = Path("build/dataset"),
@@ -39,8 +37,8 @@ def dataset_build(
     for name, counts in made.items():
         console.print(f"generated source {name}: {counts}")
     result = build_dataset(sources or DEFAULT_SOURCES, out, imgsz_cap=imgsz_cap)
-    console.print(stats_table(result.stats))
-    console.print(f"[bold green]Dataset written[/]: {result.out_dir} ({result.images} images)")
+    show(stats_table(result.stats))
+    console.print(styled(("Dataset written", "bold green"), f": {result.out_dir} ({result.images} images)"))
     console.print(f"  train on: {result.data_yaml}")
     for name, path in result.val_yamls.items():
         console.print(f"  score {name} alone: {path}")
@@ -49,14 +47,14 @@ def dataset_build(
                       f"{result.dropped_boxes} boxes with no area inside their image")
 
 
-@dataset_app.command("stats")
+@dataset_app.command("stats", cls=Command)
 def dataset_stats_cmd(
     folder: Annotated[Path, typer.Argument(help="A folder written by `roadscan dataset build`.")] = Path("build/dataset"),
 ) -> None:
     """Images and boxes per split, source and class of a built dataset."""
     from roadscan.detector.dataset import dataset_stats, stats_table
 
-    console.print(stats_table(dataset_stats(folder)))
+    show(stats_table(dataset_stats(folder)))
 
 
 def _epoch_line(trainer) -> str:
@@ -77,8 +75,9 @@ def _epoch_line(trainer) -> str:
 def train_cmd(
     data: Annotated[Path, typer.Argument(help="data.yaml written by `roadscan dataset build`.")],
     name: Annotated[str, typer.Option("--name", help="Run name: the run is written to PROJECT/NAME.")],
-    model: Annotated[Optional[str], typer.Option("--model", help="Architecture YAML to train from scratch (default yolo11n.yaml).")] = None,
-    weights: Annotated[Optional[Path], typer.Option("--from", help="Weights (.pt) to fine-tune from instead.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Weights (.pt) to fine-tune from, as --model means in every command.")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture YAML to train from scratch instead (default yolo11n.yaml).")] = None,
+    weights: Annotated[Optional[str], hidden_alias("--from", "--model")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs (with --hours: re-derived from the measured epoch time).")] = 25,
     imgsz: Annotated[int, typer.Option(help="Training image size in pixels.")] = 416,
     batch: Annotated[int, typer.Option(help="Images per training batch.")] = 16,
@@ -91,17 +90,38 @@ def train_cmd(
     """Train (or resume) the detector, offline; one progress line per epoch."""
     from roadscan.detector.training import train
 
-    if weights is not None and model is not None:
-        raise ConfigError("give either --model (an architecture to train from scratch) or --from (weights), not both")
-    result = train(data, model=weights or model or "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, resume=resume,
+    start = _training_start(model, arch, weights)
+    result = train(data, model=start, epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, resume=resume,
                    device=device, project=project, name=name, threads=threads or None,
                    callbacks={"on_fit_epoch_end": lambda trainer: err_console.print(_epoch_line(trainer), highlight=False)})
     m = result.metrics
-    console.print(f"[bold green]Run finished[/]: {result.run_dir} in {result.seconds / 3600:.2f} h")
+    console.print(styled(("Run finished", "bold green"), f": {result.run_dir} in {result.seconds / 3600:.2f} h"))
     console.print(f"  best weights: {result.best}")
     if "metrics/mAP50(B)" in m:
         console.print(f"  validation mAP50 {m['metrics/mAP50(B)']:.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', 0):.3f}")
-    console.print(f"  next: roadscan evaluate --model {result.best} --data DATA, then roadscan export --model {result.best}")
+    console.print(f"  next: roadscan evaluate --model {result.best} --data DATA, then roadscan export-model --model {result.best}")
+
+
+ARCH_SUFFIXES = (".yaml", ".yml")
+
+
+def _training_start(model: str | None, arch: str | None, weights: str | None) -> str:
+    """What training starts from: weights (--model, or the old --from) or an architecture (--arch).
+
+    `--model X.yaml` is read as an architecture, as train's --model meant before it named weights.
+    """
+    if weights is not None:
+        if model is not None and not model.endswith(ARCH_SUFFIXES):
+            raise ConfigError("give the weights once: --model (--from is its old name)")
+        model, arch = weights, arch or model
+    if model is not None and model.endswith(ARCH_SUFFIXES):
+        if arch is not None:
+            raise ConfigError("give one architecture: --arch (--model X.yaml is its old spelling)")
+        model, arch = None, model
+    if model is not None and arch is not None:
+        raise ConfigError("give either --model (weights to fine-tune from) or --arch (an architecture to train "
+                          "from scratch), not both")
+    return model or arch or "yolo11n.yaml"
 
 
 def evaluate_cmd(
@@ -109,7 +129,8 @@ def evaluate_cmd(
     data: Annotated[str, typer.Option("--data", help="VOC folder (images/ + annotations/), YOLO folder (images/ + labels/), data YAML, or a source name in the dataset definition.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default runs/evaluate/MODEL_DATA).")] = None,
     imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 416,
-    conf: Annotated[float, typer.Option(help="Lowest confidence kept; AP needs the low tail, F1 picks its own threshold.")] = 0.001,
+    confidence: Annotated[float, typer.Option(help="Lowest confidence kept; AP needs the low tail, F1 picks its own threshold.")] = 0.001,
+    conf: Annotated[Optional[float], hidden_alias("--conf", "--confidence")] = None,
     iou: Annotated[float, typer.Option(help="NMS IoU threshold.")] = 0.7,
     batch: Annotated[int, typer.Option(help="Frames per detector batch.")] = 8,
     classes: Annotated[Optional[str], typer.Option(help="Class map for the labels, e.g. 0=D40 or D44=none (default: names, or the dataset definition).")] = None,
@@ -128,17 +149,17 @@ def evaluate_cmd(
 
     require_train("matplotlib", "the evaluation report's plots")  # say so before the run, not after it
     evalset = load_eval_set(data, classes=parse_classes(classes), sources_yaml=sources or DEFAULT_SOURCES)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn("{task.description}", markup=False, style="bold"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("images", total=len(evalset.images))
-        ev = evaluate(model, evalset, imgsz=imgsz, conf=conf, iou=iou, batch=batch, backend=backend, device=device,
+        ev = evaluate(model, evalset, imgsz=imgsz, conf=confidence if conf is None else conf, iou=iou, batch=batch, backend=backend, device=device,
                       on_progress=lambda done, total: progress.update(task, completed=done))
     out = out or Path("runs/evaluate") / f"{Path(model).stem}_{evalset.name}"
     files = write_report(ev, out, examples=examples)
-    console.print(summary_table(ev))
+    show(summary_table(ev))
     console.print(f"classes from {evalset.classes_from}; {len(evalset.images)} images in {ev.seconds:.1f} s "
                   f"({len(evalset.images) / max(ev.seconds, 1e-9):.1f} frames/s)")
-    console.print(f"[bold green]Report[/]: {out} ({', '.join(p.name for p in files.values())})")
+    console.print(styled(("Report", "bold green"), f": {out} ({', '.join(p.name for p in files.values())})"))
 
 
 def export_cmd(
@@ -153,8 +174,8 @@ def export_cmd(
     started = time.perf_counter()
     path = export_onnx(model, imgsz=imgsz, batch=batch or None, out=out)
     shape = f"batch {batch}, {imgsz}x{imgsz}" if batch else f"dynamic batch and size, runs at {imgsz} by default"
-    console.print(f"[bold green]Exported[/]: {path} ({path.stat().st_size / 1e6:.1f} MB, {shape}) "
-                  f"in {time.perf_counter() - started:.1f} s")
+    console.print(styled(("Exported", "bold green"), f": {path} ({path.stat().st_size / 1e6:.1f} MB, {shape}) "
+                         f"in {time.perf_counter() - started:.1f} s"))
 
 
 def learning_curve_cmd(
@@ -173,13 +194,13 @@ def learning_curve_cmd(
     best = curve.loc[curve[MAP50].idxmax()]
     console.print(f"{len(curve)} epochs over {curve['run'].nunique()} runs, {last['hours']:.1f} h; best mAP50 "
                   f"{best[MAP50]:.3f} at epoch {int(best['total_epoch'])} ({best['run']}); last {last[MAP50]:.3f}")
-    console.print(f"[bold green]Written[/]: {out / 'training_curve.csv'}, {png}")
+    console.print(styled(("Written", "bold green"), f": {out / 'training_curve.csv'}, {png}"))
 
 
 def register(app: typer.Typer) -> None:
     """Add the detector commands to the main `roadscan` command."""
     app.add_typer(dataset_app, name="dataset")
-    app.command("train")(train_cmd)
-    app.command("evaluate")(evaluate_cmd)
-    app.command("export-model")(export_cmd)
-    app.command("learning-curve")(learning_curve_cmd)
+    app.command("train", cls=Command)(train_cmd)
+    app.command("evaluate", cls=Command)(evaluate_cmd)
+    app.command("export-model", cls=Command)(export_cmd)
+    app.command("learning-curve", cls=Command)(learning_curve_cmd)

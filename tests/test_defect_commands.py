@@ -142,3 +142,21 @@ def test_defects_on_unnamed_roads_are_listed(db, tmp_path):
     result = _run("defects", "--db", copy)
     assert result.exit_code == 0, result.output
     assert "(unnamed road)" in result.output
+
+
+def test_a_piped_table_keeps_every_column_whole(db):
+    """Piped or logged, rich used to squeeze tables into 80 columns and cut names and coordinates."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    run = subprocess.run([sys.executable, "-m", "roadscan.cli", "defects", "--db", str(db), "--class", "pothole"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    with open_store(db) as store:
+        potholes = defects_layer(store, DefectFilter(codes=("D40",)))
+    rows = [line for line in run.stdout.splitlines() if "pothole" in line and "│" in line]
+    assert len(rows) == min(len(potholes), 30) and max(map(len, run.stdout.splitlines())) > 80
+    first = potholes.iloc[0]
+    assert f"{first.lat:.6f}, {first.lon:.6f}" in rows[0] and first.road_name in rows[0]
