@@ -9,6 +9,8 @@ the survey and the store applies them.
 
 from __future__ import annotations
 
+import io
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,12 +23,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from roadscan.api.store.database import Store
+from sqlalchemy.exc import IntegrityError
+
+from roadscan.api.store.database import Store, database_errors
 from roadscan.api.store.staging import ImageStaging
 from roadscan.api.store.surveys import find_survey, survey_transaction
 from roadscan.core.changes import DefectCounts
 from roadscan.core.classes import human_name
-from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError
+from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError, StoreError
 from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
@@ -44,6 +48,8 @@ from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
 
 STAGES = ("decode", "sample", "detect", "locate", "map", "store")
+STORE_IMAGES = ("detections", "all", "none")
+MAX_TIME_OFFSET_S = 100 * 365.25 * 86400  # a camera clock a century off is no clock; pandas times end in 2262
 
 
 @dataclass
@@ -67,6 +73,29 @@ class ProcessOptions:
     mapping: MappingOptions | None = None  # with a road network: snap, merge and score into defects
     anonymise: str = DEFAULT_MODE  # "both", "horizon" or "detect": how faces and plates are masked in stored images
     keep_originals: bool = False  # also keep unmasked frames, in a folder beside the image folder that is never served
+
+    def __post_init__(self) -> None:
+        """Every number finite and physically sensible, every choice known: refused before any work."""
+        _in_range("--spacing", self.spacing_m, 0.05, 1000, "metres between sampled frames")
+        _in_range("--confidence", self.confidence, 0, 1, "a detection confidence")
+        _in_range("--imgsz", self.imgsz, 32, 8192, "pixels")
+        _in_range("--batch", self.batch, 1, 1024, "frames")
+        _in_range("--time-offset", self.time_offset_s, -MAX_TIME_OFFSET_S, MAX_TIME_OFFSET_S,
+                  "seconds (within 100 years)")
+        _in_range("minimum speed", self.min_speed_mps, 0, 100, "m/s")
+        if self.mapping is not None:
+            _in_range("--snap-tolerance", self.mapping.tolerance_m, 0.1, 1000, "metres")
+        if self.store_images not in STORE_IMAGES:
+            raise ConfigError(f"--store-images must be {', '.join(STORE_IMAGES[:-1])} or {STORE_IMAGES[-1]}, "
+                              f"not '{self.store_images}'")
+        if self.anonymise not in ANONYMISE_MODES:
+            raise ConfigError(f"unknown anonymisation mode '{self.anonymise}'",
+                              hint=f"use one of: {', '.join(ANONYMISE_MODES)}")
+
+
+def _in_range(option: str, value: float, low: float, high: float, unit: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{option} must be a finite number from {low:g} to {high:g} {unit}, got {value}")
 
 
 @dataclass
@@ -154,8 +183,14 @@ def footage_times(footage: Footage, track: Track, opts: ProcessOptions) -> pd.Da
                            hint="give --start-time (UTC, ISO 8601) to align it with the GPS track")
     start = pd.Timestamp(start)
     start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    offsets = pd.to_timedelta(footage.timestamps() + opts.time_offset_s, unit="s")
-    return pd.DatetimeIndex(start + offsets)
+    try:
+        offsets = pd.to_timedelta(footage.timestamps() + opts.time_offset_s, unit="s")
+        times = pd.DatetimeIndex(start + offsets)
+    except (OverflowError, ValueError) as exc:  # pandas' OutOfBounds errors are ValueErrors
+        raise FootageError(f"the footage's times fall outside the years pandas can hold ({exc})",
+                           path=footage.info.path, hint="check --start-time and --time-offset") from None
+    # Microseconds, as the store and Python's datetime hold them (finer parts would be dropped with a warning).
+    return times.round("us")
 
 
 def check_overlap(times: pd.DatetimeIndex, track: Track, footage_path: Path) -> None:
@@ -188,8 +223,13 @@ def plan_frames(footage: Footage, track: Track, opts: ProcessOptions, summary: S
     summary.frames_skipped = {str(k): int(v) for k, v in counts.items() if k != "sampled" and v}
     kept = plan[plan["keep"]]
     summary.frames_sampled = len(kept)
-    if len(kept):
-        summary.distance_km = float(kept["distance"].iloc[-1] - kept["distance"].iloc[0]) / 1000
+    if not len(kept):
+        why = ", ".join(f"{n} {reason}" for reason, n in summary.frames_skipped.items()) or "no frames"
+        raise FootageError(f"no frame to survey: none of its {len(plan)} frames was sampled ({why})",
+                           path=footage.info.path,
+                           hint=f"a survey needs the vehicle to move at least --spacing ({opts.spacing_m:g} m) "
+                                "while the footage and the GPS track overlap")
+    summary.distance_km = float(kept["distance"].iloc[-1] - kept["distance"].iloc[0]) / 1000
     return plan
 
 
@@ -205,10 +245,8 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
     summary = Summary(footage=str(footage_path), gps=str(gps_path or footage_path))
     clock = _Clock(summary)
     camera = load_profile(opts.camera, config=opts.camera_config)
-    if opts.anonymise not in ANONYMISE_MODES:
-        raise ConfigError(f"unknown anonymisation mode '{opts.anonymise}'", hint=f"use one of: {', '.join(ANONYMISE_MODES)}")
 
-    with open_footage(footage_path) as footage:
+    with open_footage(footage_path) as footage, database_errors(store.location):
         track = read_survey_track(footage, gps_path)
         summary.gps_skipped = dict(track.skipped)
         key = fingerprint(footage_path, *([gps_path] if gps_path else []), extra=f"offset={opts.time_offset_s}")
@@ -235,7 +273,16 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
             summary.unlocated = len(obs) - summary.located
             survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, plan[plan["keep"]], summary)
             accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
-            summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
+            try:
+                summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
+            except IntegrityError:
+                other = None if opts.replace else find_survey(store, key)
+                if other is None:  # not the fingerprint: a constraint this run broke is a bug, not the user's doing
+                    raise
+                raise StoreError(f"another run stored this footage as survey {other['id']} while this one was "
+                                 "processing it; nothing was added", path=footage_path,
+                                 hint="run one survey of a footage at a time; `roadscan surveys` lists what is "
+                                      "stored") from None
             staging.publish_originals()
     return summary
 
@@ -336,12 +383,28 @@ class FrameProcessor:
     def _stage_image(self, frame_index: int, image: np.ndarray) -> str:
         name = f"frame-{frame_index:06d}.jpg"
         if self.staging.originals is not None:
-            self.staging.originals.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(self.staging.originals / name, quality=95)
+            _save_jpeg(image, self.staging.originals / name, quality=95)
         result = self.anonymiser(image, self.camera.horizon_row)
         self.anonymised.add(result.faces, result.plates)
-        Image.fromarray(result.image).save(self.staging.images / name, quality=85)
+        _save_jpeg(result.image, self.staging.images / name, quality=85)
         return name
+
+
+def _save_jpeg(image: np.ndarray, path: Path, *, quality: int) -> None:
+    """Write a frame image; a full disk (or a file size limit) is the user's to fix, named with the file.
+
+    Encoded in memory and written in one call: Pillow saving to a file that hits the size limit left
+    a cut-off JPEG and raised nothing.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getbuffer())
+    except OSError as exc:
+        raise StoreError(f"cannot write a frame image ({exc.strerror or exc}); nothing was stored", path=path,
+                         hint="free some disk space beside the store (or pass --store-images none) and run again"
+                         ) from None
 
 
 def _observation_table(obs: pd.DataFrame) -> pd.DataFrame:

@@ -179,7 +179,7 @@ def test_built_in_mappings_only_name_known_classes():
 def test_source_no_mapping_fits_is_all_unknown_and_says_so():
     net = load_network(frame([LineString([(0, 0), (10, 0)])], kind=["x"]))
     assert list(net.segments.road_class) == ["unknown"] and net.report.mapping is None
-    assert "mapping=FILE" in net.report.summary()
+    assert "--road-classes FILE" in net.report.summary()
 
 
 def test_maxspeed_from_osm_other_tags():
@@ -233,7 +233,7 @@ def test_shapefile_without_prj_asks_for_crs_and_loads_when_given(tmp_path):
     path.with_suffix(".prj").unlink()
     with pytest.raises(RoadNetworkError, match="no coordinate reference system") as err:
         load_network(path)
-    assert err.value.path == path and "crs=" in err.value.hint
+    assert err.value.path == path and "--roads-crs" in err.value.hint and "crs=" in err.value.hint
     net = load_network(path, crs="EPSG:25832")
     assert net.crs.to_epsg() == 25832 and net.segments.length_m.iloc[0] == pytest.approx(100)
 
@@ -278,9 +278,9 @@ def test_layer_must_be_named_when_several_hold_lines(tmp_path):
     path = tmp_path / "two.gpkg"
     osm([LineString([(0, 0), (10, 0)])]).to_file(path, layer="veje")
     osm([LineString([(0, 5), (10, 5)])]).to_file(path, layer="stier")
-    with pytest.raises(RoadNetworkError, match="layer=") as err:
+    with pytest.raises(RoadNetworkError, match="say which holds the roads") as err:
         load_network(path)
-    assert "veje" in err.value.hint and "stier" in err.value.hint
+    assert "veje" in err.value.hint and "stier" in err.value.hint and "--roads-layer" in err.value.hint
     assert len(load_network(path, layer="stier")) == 1
     with pytest.raises(RoadNetworkError, match="no layer 'roads'"):
         load_network(path, layer="roads")

@@ -92,6 +92,7 @@ class ImageStaging:
 
     def __init__(self, store: Store, fingerprint: str, *, keep_originals: bool = False):
         remove_stale(store)
+        self._new_root = None if store.images_dir.exists() else store.images_dir
         self.images = staging_dir(store)
         self._final_originals = originals_dir(store, fingerprint)
         self.originals = self._final_originals.parent / self.images.name if keep_originals else None
@@ -105,6 +106,8 @@ class ImageStaging:
         return self
 
     def __exit__(self, *exc) -> None:
-        for folder in (self.images, self.originals):
-            if folder is not None and folder.exists():
+        for folder in (self.images, self.originals, self.originals and self.originals.parent):
+            if folder is not None and folder.exists() and (folder.name.startswith(PREFIX) or not any(folder.iterdir())):
                 shutil.rmtree(folder, ignore_errors=True)
+        if self._new_root is not None and self._new_root.is_dir() and not any(self._new_root.iterdir()):
+            self._new_root.rmdir()  # a failed first survey leaves no empty image folder either

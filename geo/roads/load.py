@@ -30,8 +30,9 @@ from roadscan.geo.roads.network import RoadNetwork, LoadReport
 
 OSM_SUFFIXES = (".osm", ".pbf")
 OTHER_TAGS = "other_tags"  # GDAL's OSM driver: every tag without a column, as hstore text
-HINT_CRS = ("state the CRS the coordinates are in: load_network(path, crs='EPSG:25832') "
-            "(GeoDanmark data is EPSG:25832; OSM is EPSG:4326)")
+# Hints name the command's option first, then the argument of load_network that does the same.
+HINT_CRS = ("state the CRS the coordinates are in: roadscan process ... --roads-crs EPSG:25832 (in Python: "
+            "load_network(path, crs='EPSG:25832')); GeoDanmark data is EPSG:25832, OSM EPSG:4326")
 
 
 def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = None,
@@ -153,7 +154,8 @@ def _pick_layer(path: Path, layer: str | None) -> str:
     listing = ", ".join(f"{n} ({g})" for n, g in layers)
     if layer is not None:
         if layer not in names:
-            raise RoadNetworkError(f"has no layer '{layer}'", path=path, hint=f"its layers: {listing}")
+            raise RoadNetworkError(f"has no layer '{layer}'", path=path,
+                                   hint=f"its layers: {listing}; pick one with --roads-layer NAME")
         return layer
     if path.suffix.lower() in OSM_SUFFIXES and "lines" in names:
         return "lines"
@@ -164,8 +166,9 @@ def _pick_layer(path: Path, layer: str | None) -> str:
         return line_layers[0]
     if not names:
         raise RoadNetworkError("holds no layers", path=path)
-    raise RoadNetworkError(f"holds {len(names)} layers; say which holds the roads with layer=",
-                           path=path, hint=f"its layers: {listing}")
+    raise RoadNetworkError(f"holds {len(names)} layers; say which holds the roads", path=path,
+                           hint=f"its layers: {listing}; pick one with --roads-layer NAME (in Python: "
+                                f"load_network(path, layer=NAME))")
 
 
 def _source_crs(frame: gpd.GeoDataFrame, crs, path) -> CRS:
@@ -174,8 +177,8 @@ def _source_crs(frame: gpd.GeoDataFrame, crs, path) -> CRS:
         try:
             stated = CRS.from_user_input(crs)
         except CRSError as exc:
-            raise RoadNetworkError(f"crs={crs!r} is not a coordinate reference system pyproj knows ({exc})",
-                                   path=path, hint="give an EPSG code such as 'EPSG:25832'") from None
+            raise RoadNetworkError(f"the CRS {crs!r} is not a coordinate reference system pyproj knows ({exc})",
+                                   path=path, hint="give an EPSG code such as --roads-crs EPSG:25832") from None
         frame = frame.set_crs(stated, allow_override=True)
     if frame.crs is None:
         raise RoadNetworkError("has no coordinate reference system (a Shapefile without .prj, or a format "

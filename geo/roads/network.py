@@ -41,7 +41,8 @@ class LoadReport:
         lines = [f"{self.source_features} features read -> {self.lines} road lines -> {self.segments} segments "
                  f"split at junctions, in {self.crs} (source {self.source_crs})",
                  f"road classes from mapping [{self.mapping}]" if self.mapping else
-                 "no road class mapping fits this source: every segment is 'unknown' (pass mapping=FILE)"]
+                 "no road class mapping fits this source: every segment is 'unknown' (give one with "
+                 "--road-classes FILE; in Python load_network(..., mapping=FILE))"]
         skipped = {"empty geometries": self.empty_geometries, "non-line geometries": self.not_lines,
                    "features that are not roads": self.not_roads, "features mapped to drop": self.dropped_by_class}
         lines += [f"left out {n} {what}" for what, n in skipped.items() if n]
