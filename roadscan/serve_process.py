@@ -19,15 +19,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path | str, log_path: Path, *options: str, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+def start_server(db: Path | str | None, log_path: Path, *options: str, timeout: float = 60.0,
+                 command: list[str] | None = None, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Serve the store `db` on a free local port (with more `roadscan serve` options); returns the
     process and its base URL once the API answers, with any status (a key-only API answers 401).
-    The server's output goes to `log_path`, whose text a RuntimeError quotes when it fails."""
+    The server's output goes to `log_path`, whose text a RuntimeError quotes when it fails.
+
+    db None: no --db, the default store of `cwd`; `command`: the roadscan to run (default: this
+    Python's), e.g. the `roadscan` script of another virtual environment.
+    """
     port = free_port()
+    command = command or [sys.executable, "-m", "roadscan.cli"]
+    store = ["--db", str(db)] if db is not None else []
     with open(log_path, "wb") as log:  # the child keeps its own handle
-        proc = subprocess.Popen([sys.executable, "-m", "roadscan.cli", "serve", "--db", str(db), "--port", str(port),
-                                 *options],
-                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+        proc = subprocess.Popen([*command, "serve", *store, "--port", str(port), *options], cwd=cwd,
+                                stdout=log, stderr=subprocess.STDOUT, env={**(env or os.environ), "NO_COLOR": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:

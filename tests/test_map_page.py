@@ -6,15 +6,10 @@ Playwright and the system browser (never `playwright install`); it skips when ei
 
 from __future__ import annotations
 
-import contextlib
 import re
-from pathlib import Path
 
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from _browser import chromium, rendered_ids, wait_ready, wait_rendered
 
 
 @pytest.mark.parametrize("page", ["/map", "/docs"])
@@ -67,33 +62,8 @@ def test_summary_counts_defects_by_class_and_status_and_km_by_condition(client):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip("no /usr/bin/chromium: install Debian's chromium package (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _wait_ready(page) -> None:
-    page.wait_for_function("() => window.roadscan && window.roadscan.ready && window.roadscanMap.loaded()"
-                           " && window.roadscanMap.areTilesLoaded()", timeout=30_000)
-
-
-def _wait_rendered(page, n: int) -> None:
-    """Until the map draws n distinct defects (or 15 s: the assertion after it says what differs)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    with contextlib.suppress(PlaywrightTimeout):  # the assertion that follows reports the difference
-        page.wait_for_function("n => new Set(window.roadscanMap.queryRenderedFeatures({layers: ['defects']})"
-                               ".map(f => f.properties.id)).size === n", arg=n, timeout=15_000)
-
-
-def _rendered_ids(page) -> set[int]:
-    # A point near a tile edge is drawn by both tiles: count defects, not drawings.
-    return set(page.evaluate("() => window.roadscanMap.queryRenderedFeatures({layers: ['defects']})"
-                             ".map(f => f.properties.id)"))
 
 
 def test_map_in_chromium_matches_the_api_and_opens_a_popup(api, client, browser, tmp_path):
@@ -103,14 +73,14 @@ def test_map_in_chromium_matches_the_api_and_opens_a_popup(api, client, browser,
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{api.url}/map")
-    _wait_ready(page)
+    wait_ready(page)
     assert not errors, errors
     assert not external, f"the page loaded from elsewhere: {external}"
 
     # everything in view: the page fits the data's extent
     total = client.get("/collections/defects/items", params={"limit": 1}).json()["numberMatched"]
-    _wait_rendered(page, total)
-    assert len(_rendered_ids(page)) == total
+    wait_rendered(page, total)
+    assert len(rendered_ids(page)) == total
     assert page.evaluate("() => window.roadscanMap.queryRenderedFeatures({layers: ['condition']}).length") > 0
 
     # one class only: the layer filter and the API agree
@@ -121,9 +91,9 @@ def test_map_in_chromium_matches_the_api_and_opens_a_popup(api, client, browser,
             box.uncheck()
     page.wait_for_function(f"() => document.getElementById('list-count').dataset.matched == '{len(expected)}'",
                            timeout=15_000)
-    _wait_ready(page)
-    _wait_rendered(page, len(expected))
-    assert _rendered_ids(page) == expected
+    wait_ready(page)
+    wait_rendered(page, len(expected))
+    assert rendered_ids(page) == expected
     assert page.locator("#list li[data-id]").count() == len(expected)
     assert f"{len(expected)} defects match" in page.inner_text("#summary")
     assert f"class={code}" in page.get_attribute("#dl-csv", "href")
@@ -156,8 +126,8 @@ def test_map_in_chromium_matches_the_api_and_opens_a_popup(api, client, browser,
     page.dispatch_event("#f-from", "change")
     page.wait_for_function("() => document.getElementById('list-count').dataset.matched === '0'", timeout=15_000)
     assert client.get("/collections/defects/items", params={"datetime": "2099-01-01/.."}).json()["numberMatched"] == 0
-    _wait_rendered(page, 0)
-    assert _rendered_ids(page) == set()
+    wait_rendered(page, 0)
+    assert rendered_ids(page) == set()
     page.fill("#f-from", "")
     page.dispatch_event("#f-from", "change")
 

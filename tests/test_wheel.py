@@ -1,16 +1,20 @@
-"""The built wheel: what it holds, and what a fresh install of it can do.
+"""The built wheel: what it holds, and what the README's main-job install of a fresh copy can do.
 
 The wheel is built from a copy of the package folders (so a stale `build/` of the checkout cannot
 leak into it) with the setuptools of the test environment (`--no-build-isolation`: nothing is
-downloaded to build). The slow test installs it into a new virtual environment, with its
-dependencies from the package registry pip is configured with, and runs `roadscan demo` there:
-the main job on ONNX Runtime, with torch absent.
+downloaded to build). The slow test runs the README's main-job command on a fresh copy of the
+checkout (bench/install.py: a new virtual environment, `pip install .` with its dependencies from
+the package registry pip is configured with, `roadscan demo`): the main job on ONNX Runtime, with
+torch absent; then `roadscan serve` without --db, and the map page shows the demo's defects.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -18,7 +22,13 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import _browser
 import pytest
+from _bench import load_bench
+
+from roadscan.serve_process import start_server, stop_server
+
+install = load_bench("install")
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -109,41 +119,93 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
+def _venv_roadscan(venv: Path) -> Path:
+    return venv / ("Scripts/roadscan.exe" if os.name == "nt" else "bin/roadscan")
+
+
 def _roadscan(venv: Path, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    exe = venv / ("Scripts/roadscan.exe" if os.name == "nt" else "bin/roadscan")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**env, "COLUMNS": "200"})
+    return subprocess.run([str(_venv_roadscan(venv)), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=install.clean_env())
+
+
+def _map_shows(url: str, ids: set[int]) -> None:
+    """What the map page loads shows exactly these defects: the page, its summary, its vector tiles
+    (each defect in the z15 tile under it) and, where Chromium is installed, what the browser draws."""
+    import httpx
+    import mapbox_vector_tile
+
+    from roadscan.api.tiles import tile_for
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+        page = client.get("/map")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert client.get("/map/summary").json()["defects"] == len(ids)
+        items = client.get("/collections/defects/items", params={"limit": 1000}).json()
+        assert {f["id"] for f in items["features"]} == ids
+        in_tiles = set()
+        for tile in {tile_for(*f["geometry"]["coordinates"], 15) for f in items["features"]}:
+            r = client.get(f"/tiles/defects/15/{tile[0]}/{tile[1]}.mvt")
+            assert r.status_code == 200
+            layer = mapbox_vector_tile.decode(r.content).get("defects", {"features": []})
+            in_tiles |= {f["properties"]["id"] for f in layer["features"]}
+        assert in_tiles == ids
+    if _browser.CHROMIUM.is_file() and importlib.util.find_spec("playwright") is not None:
+        with _browser.chromium() as browser:
+            view = browser.new_page(viewport={"width": 1280, "height": 800})
+            view.goto(f"{url}/map")
+            _browser.wait_ready(view)
+            _browser.wait_rendered(view, len(ids))
+            assert _browser.rendered_ids(view) == ids
+            view.close()
 
 
 @pytest.mark.slow
-def test_fresh_install_of_the_wheel_runs_the_demo_without_torch(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+def test_readme_main_job_on_a_fresh_copy_puts_the_demo_on_the_map(tmp_path):
+    """A newcomer's first hour: the README's main-job command on a fresh copy of the checkout (new
+    venv, `pip install .` from the package registry, `roadscan demo`), torch absent; then the commands
+    the demo names, without --db: the same store, the map page showing the demo's defects."""
+    copy = install.fresh_copy(tmp_path / "roadscan")
+    run = install.run_main_job(copy)
+    venv = copy / ".venv"
     python = _venv_python(venv)
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)],
-                             capture_output=True, text=True, timeout=900)
-    assert install.returncode == 0, install.stdout + install.stderr
     for module in ("torch", "ultralytics"):
         probe = subprocess.run([str(python), "-c", f"import {module}"], cwd=tmp_path, capture_output=True, text=True)
         assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, f"{module} got installed"
 
-    work = tmp_path / "work"
-    work.mkdir()
-    demo = _roadscan(venv, "demo", cwd=work)
-    assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "Work list:" in demo.stdout and "defects found" in demo.stdout, demo.stdout
-    assert (work / "roadscan-demo.db").is_file()
+    demo = run.outputs[".venv/bin/roadscan demo"].stdout
+    n = int(re.search(r"Work list: (\d+) defects", demo)[1])
+    assert "defects found" in demo and n > 0, demo
+    for step in ("roadscan serve ", "http://127.0.0.1:8000/map", "roadscan export --format gpkg"):
+        assert step in demo, demo
+    assert sorted(p.name for p in copy.glob("*.db")) == ["roadscan.db"]
+
+    listed = _roadscan(venv, "defects", "--limit", "100", cwd=copy)
+    assert listed.returncode == 0 and f"{n} defects in {copy / 'roadscan.db'}" in listed.stdout, listed.stderr
+    again = _roadscan(venv, "demo", cwd=copy)
+    assert again.returncode == 0 and "Already stored" in again.stdout, again.stderr
+    replaced = _roadscan(venv, "demo", "--replace", cwd=copy)
+    assert replaced.returncode == 0 and f"Work list: {n} defects" in replaced.stdout, replaced.stderr
+
+    proc, url = start_server(None, tmp_path / "serve.log", command=[str(_venv_roadscan(venv))], cwd=copy,
+                             env=install.clean_env(), timeout=120)
+    try:
+        assert f"{url}/map" in (tmp_path / "serve.log").read_text()
+        with sqlite3.connect(copy / "roadscan.db") as con:
+            ids = {row[0] for row in con.execute("SELECT id FROM defects")}
+        assert len(ids) == n
+        _map_shows(url, ids)
+    finally:
+        stop_server(proc)
 
     # Commands of the train extra say which extra to install (exit 2, no traceback).
     shipped_pt = subprocess.run([str(python), "-c", "from roadscan.detector.models import shipped_model; "
-                                 "print(shipped_model('pt'))"], cwd=work, capture_output=True, text=True, check=True)
+                                 "print(shipped_model('pt'))"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "site-packages" in shipped_pt.stdout  # the installed copy, not a checkout's
-    export = _roadscan(venv, "export-model", "--model", shipped_pt.stdout.strip(), "--out", str(work / "m.onnx"),
-                       cwd=work, timeout=120)
-    (work / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: {0: D40}\n")
-    train = _roadscan(venv, "train", "data.yaml", "--name", "x", cwd=work, timeout=120)
-    for run in (export, train):
-        assert run.returncode == 2, run.stdout + run.stderr
-        assert "pip install 'roadscan[train]'" in run.stdout + run.stderr
-        assert "Traceback" not in run.stderr
+    export = _roadscan(venv, "export-model", "--model", shipped_pt.stdout.strip(), "--out", str(tmp_path / "m.onnx"),
+                       cwd=tmp_path, timeout=120)
+    (tmp_path / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: {0: D40}\n")
+    train = _roadscan(venv, "train", "data.yaml", "--name", "x", cwd=tmp_path, timeout=120)
+    for done in (export, train):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "pip install 'roadscan[train]'" in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
