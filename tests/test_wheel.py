@@ -125,7 +125,7 @@ def _venv_roadscan(venv: Path) -> Path:
 
 def _roadscan(venv: Path, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(_venv_roadscan(venv)), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=install.clean_env())
+                          timeout=timeout, env=install.clean_env(venv.parent / ".cache"))
 
 
 def _map_shows(url: str, ids: set[int]) -> None:
@@ -187,7 +187,7 @@ def test_readme_main_job_on_a_fresh_copy_puts_the_demo_on_the_map(tmp_path):
     assert replaced.returncode == 0 and f"Work list: {n} defects" in replaced.stdout, replaced.stderr
 
     proc, url = start_server(None, tmp_path / "serve.log", command=[str(_venv_roadscan(venv))], cwd=copy,
-                             env=install.clean_env(), timeout=120)
+                             env=install.clean_env(copy / ".cache"), timeout=120)
     try:
         assert f"{url}/map" in (tmp_path / "serve.log").read_text()
         with sqlite3.connect(copy / "roadscan.db") as con:
