@@ -121,8 +121,10 @@ def requires(role: str):
     return check
 
 
+WRITE_ROLE = "crew"  # every write (status updates, photos) needs at least this role
+writer = requires(WRITE_ROLE)  # also called before a write's body is read (api/request_body.py)
 Reader = Depends(reader)
-Crew = Depends(requires("crew"))
+Crew = Depends(writer)
 
 AUTH_ERRORS = {401: {"description": "no valid API key"}, 403: {"description": "the key's role may not do this"}}
 
@@ -132,6 +134,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth(_request: Request, exc: AuthError):
-        headers = {"WWW-Authenticate": 'Bearer realm="roadscan"'} if exc.status == 401 else {}
-        return JSONResponse({"code": exc.code, "description": exc.description}, status_code=exc.status,
-                            headers=headers)
+        return error_response(exc)
+
+
+def error_response(exc: AuthError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The OGC body, with the WWW-Authenticate header a 401 calls for."""
+    headers = {**({"WWW-Authenticate": 'Bearer realm="roadscan"'} if exc.status == 401 else {}), **(headers or {})}
+    return JSONResponse({"code": exc.code, "description": exc.description}, status_code=exc.status, headers=headers)
