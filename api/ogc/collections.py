@@ -8,6 +8,7 @@ store's `DefectFilter`, queryable parameters typed values, and a refused filter 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -25,6 +26,7 @@ from roadscan.api.store.cql2_sql import BOOLEAN, GEOMETRY, INTEGER, NUMBER, TIME
 from roadscan.api.store.database import Store
 from roadscan.api.store.features import DEFECTS, SEGMENT_CONDITION, SURVEYS, Extent, FeatureQuery, Layer
 from roadscan.api.store.filters import DefectFilter
+from roadscan.api.store.values import INT64_RANGE, TIME_RANGE, fits_int64, utc
 from roadscan.core.statuses import DEFECT_STATUSES
 
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -143,19 +145,23 @@ def _typed(name: str, text: str, q: Queryable) -> Any:
     """A queryable given as a query parameter (Part 3, queryables-query-parameters), as its type's value."""
     try:
         if q.type == INTEGER:
-            return int(text)
+            if not fits_int64(value := int(text)):
+                raise ValueError
+            return value
         if q.type == NUMBER:
-            return float(text)
+            if not math.isfinite(value := float(text)):
+                raise ValueError
+            return value
         if q.type == BOOLEAN:
             return {"true": True, "false": False, "1": True, "0": False}[text.lower()]
         if q.type == TIMESTAMP:
             value = datetime.fromisoformat(text.replace("z", "Z"))
             if value.tzinfo is None:
                 raise ValueError
-            return value
+            return utc(value)
     except (ValueError, KeyError):
-        kind = {INTEGER: "a whole number", NUMBER: "a number", BOOLEAN: "true or false",
-                TIMESTAMP: "an RFC 3339 date-time with time zone"}[q.type]
+        kind = {INTEGER: f"a whole number from {INT64_RANGE}", NUMBER: "a finite number", BOOLEAN: "true or false",
+                TIMESTAMP: f"an RFC 3339 date-time with time zone, within {TIME_RANGE}"}[q.type]
         raise bad_request(f"{name} '{text}' must be {kind}") from None
     if q.enum and text not in q.enum:
         raise bad_request(f"{name} '{text}' is not one of {', '.join(q.enum)}")

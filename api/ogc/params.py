@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from typing import Annotated
 
 import shapely
 from fastapi import Path as PathParam, Request
 from roadscan.api.crs import ServedCRS, axis_is_lat_first, bbox_to_crs84, parse_crs
 from roadscan.api.ogc.errors import OGCError, bad_request
+from roadscan.api.store.values import INT64_MAX, day_bounds, utc
 
 from roadscan.core.errors import ConfigError
 
@@ -22,7 +23,7 @@ JSON, HTML = "json", "html"
 
 # Ids in paths are the store's 64-bit integer keys; a larger number is refused (400) rather than
 # overflowing the database driver.
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+RowId = Annotated[int, PathParam(ge=1, le=INT64_MAX)]
 
 
 def parse_bbox(text: str, crs: ServedCRS) -> shapely.Geometry:
@@ -81,16 +82,18 @@ def _instant(text: str, *, end: bool) -> datetime | None:
         return None
     try:
         if "T" not in text.upper() and len(text) == 10:  # a full date: the whole (UTC) day
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time(), tzinfo=timezone.utc)
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end else moment
+            first, last = day_bounds(date.fromisoformat(text))
+            return last if end else first
         value = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise bad_request(f"datetime '{text}' is not a valid RFC 3339 date or date-time, "
                           "e.g. 2026-06-01 or 2026-06-01T08:00:00Z") from None
     if value.tzinfo is None:
         raise bad_request(f"datetime '{text}' has no time zone: add Z (UTC) or an offset such as +02:00")
-    return value.astimezone(timezone.utc)
+    try:
+        return utc(value)
+    except ValueError as exc:
+        raise bad_request(f"datetime '{text}': {exc}") from None
 
 
 def parse_datetime(text: str) -> Interval:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,10 @@ from sqlalchemy import and_, case, false, func, literal, not_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from roadscan.api.store.matching import casei_glob, glob_escape, like_to_glob
+from roadscan.api.store.values import INT64_RANGE, day_bounds, fits_int64, utc
 
 MAX_VERTICES = 1000  # a polygon literal becomes one SQL term per edge
+MAX_PARTS = 100  # a multi-geometry literal becomes an OR of its parts, which SQLite nests one level each
 
 # JSON Schema types of queryables; "timestamp" is a string with format date-time.
 STRING, INTEGER, NUMBER, BOOLEAN, TIMESTAMP, GEOMETRY = "string", "integer", "number", "boolean", "timestamp", "geometry"
@@ -96,6 +98,8 @@ class _Translator:
             raise FilterError(f"{shown(node)} is not a condition; compare it with something, e.g. severity >= 3")
         op, args = str(node["op"]).lower(), node.get("args", [])
         if op in ("and", "or"):
+            if not args:
+                raise FilterError(f"{op.upper()} needs conditions to join")
             parts = [self.predicate(a) for a in args]
             return and_(*parts) if op == "and" else or_(*parts)
         if op == "not":
@@ -146,10 +150,15 @@ class _Translator:
             return _Operand(None, "null", True, "NULL")
         if isinstance(node, bool):
             return _Operand(node, BOOLEAN, True, str(node).upper())
-        if isinstance(node, (int, float)):
+        if isinstance(node, int):
+            if not fits_int64(node):
+                raise FilterError(f"{node} is beyond the 64-bit integers stored here; use a number from {INT64_RANGE}")
+            return _Operand(node, NUMBER, True, repr(node))
+        if isinstance(node, float):
             if not math.isfinite(node):
                 raise FilterError(f"{node} is not a finite number")
-            value = int(node) if float(node).is_integer() else float(node)
+            # 3.0 compares as 3; 1e23 stays a float, which no 64-bit integer column overflows on
+            value = int(node) if node.is_integer() and fits_int64(int(node)) else node
             return _Operand(value, NUMBER, True, repr(value))
         if isinstance(node, str):
             return _Operand(node, STRING, True, repr(node))
@@ -221,12 +230,11 @@ class _Translator:
             raise FilterError(f"{day.text} is a date and cannot be compared ({op}) with {prop.text}, a {_kind(prop.type)}")
         if flipped:
             op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
-        start = datetime.combine(day.expr, time(), tzinfo=timezone.utc)
-        lo = _Operand(start, TIMESTAMP, True, day.text)
-        hi = _Operand(start + timedelta(days=1), TIMESTAMP, True, day.text)
-        within = and_(self.compare(">=", prop, lo), self.compare("<", prop, hi))
-        return {"=": within, "<>": not_(within), "<": self.compare("<", prop, lo), "<=": self.compare("<", prop, hi),
-                ">": self.compare(">=", prop, hi), ">=": self.compare(">=", prop, lo)}[op]
+        first, last = (_Operand(t, TIMESTAMP, True, day.text) for t in day_bounds(day.expr))
+        within = and_(self.compare(">=", prop, first), self.compare("<=", prop, last))
+        return {"=": within, "<>": not_(within), "<": self.compare("<", prop, first),
+                "<=": self.compare("<=", prop, last), ">": self.compare(">", prop, last),
+                ">=": self.compare(">=", prop, first)}[op]
 
     def like(self, value: _Operand, pattern: _Operand) -> ColumnElement:
         if value.type != STRING or value.is_literal:
@@ -290,17 +298,28 @@ def _timestamp(text: Any) -> datetime:
         raise FilterError(f"TIMESTAMP('{text}') is not an RFC 3339 date-time, e.g. 2026-06-01T08:00:00Z") from None
     if value.tzinfo is None:
         raise FilterError(f"TIMESTAMP('{text}') has no time zone: add Z (UTC)")
-    return value.astimezone(timezone.utc)
+    try:
+        return utc(value)
+    except ValueError as exc:
+        raise FilterError(f"TIMESTAMP('{text}'): {exc}") from None
 
 
 def point_in(points: PointColumns, geom: shapely.Geometry) -> ColumnElement:
     """Points (lon, lat columns) that intersect a CRS84 geometry, as SQL: boxes and points exactly,
     polygons by counting edge crossings (even-odd rule, holes included), each behind its envelope so
     that the lat/lon index does the first cut. Points exactly on a polygon's edge may fall either way."""
+    parts, vertices = shapely.get_num_geometries(geom), shapely.get_num_coordinates(geom)
+    if parts > MAX_PARTS or vertices > MAX_VERTICES + MAX_PARTS:  # each part may repeat its first vertex
+        raise FilterError(f"the {geom.geom_type} literal has {parts} parts and {vertices} vertices; at most "
+                          f"{MAX_PARTS} parts and {MAX_VERTICES} vertices are supported")
+    return _point_in(points, geom)
+
+
+def _point_in(points: PointColumns, geom: shapely.Geometry) -> ColumnElement:
     lon, lat = points.lon, points.lat
     kind = geom.geom_type
     if kind in ("MultiPolygon", "MultiPoint", "GeometryCollection"):
-        return or_(*(point_in(points, part) for part in shapely.get_parts(geom)))
+        return or_(*(_point_in(points, part) for part in shapely.get_parts(geom)))
     if kind == "Point":
         return and_(lon == literal(geom.x), lat == literal(geom.y))
     if kind != "Polygon":
