@@ -18,6 +18,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -36,13 +37,29 @@ BASEMAP_ENV = "ROADSCAN_MAP_BASEMAP"
 router = APIRouter(tags=["Map"])
 
 
+def is_basemap_url(value: str) -> bool:
+    """An absolute http(s) URL, or a path on this server. Not a protocol-relative `//host/...` (nor
+    `/\\host`, which browsers read the same), which would load a style from elsewhere unannounced."""
+    if not value.isprintable() or any(c.isspace() for c in value) or "\\" in value:
+        return False
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc)
+    return not parts.scheme and not parts.netloc and value.startswith("/") and not value.startswith("//")
+
+
 def _basemap(request: Request) -> str | None:
+    """The basemap asked for, else the configured one; anything else than `is_basemap_url` is ignored."""
     value = request.query_params.get("basemap") or os.environ.get(BASEMAP_ENV) or None
-    return value if value and value.startswith(("http://", "https://", "/")) else None
+    return value if value and is_basemap_url(value) else None
 
 
 @router.get("/map", summary="The map page (MapLibre GL JS): defects and road condition", response_class=HTMLResponse)
-def map_page(request: Request) -> HTMLResponse:
+def map_page(request: Request,
+             basemap: Annotated[str | None, Query(description="an http(s) URL of a MapLibre style or an XYZ raster "
+                                                              "tile template, or a path on this server (default: "
+                                                              f"${BASEMAP_ENV}, else none); anything else is ignored")]
+             = None) -> HTMLResponse:
     config = {"basemap": _basemap(request), "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES)}
     html = (STATIC / "map.html").read_text(encoding="utf-8")
     # </ cannot end the script element early: json.dumps escapes nothing of HTML, so do it here

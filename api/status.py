@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,11 +21,12 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
 from roadscan.api.auth import AUTH_ERRORS, Crew, Principal, Reader
+from roadscan.api.hosts import base_url
 from roadscan.api.images import resolve_image
 from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
 from roadscan.api.ogc.params import RowId
@@ -89,38 +91,11 @@ class DefectStatus(BaseModel):
     history: list[HistoryEntry]
 
 
-MULTIPART_SLACK = 64 * 1024  # form boundaries, headers and a note, on top of the photo itself
-DRAIN_MAX = 256 * 1024 * 1024  # an oversized upload up to this is read and discarded so the client gets the 413
-
-
-class UploadLimit:
-    """ASGI middleware: refuse a photo upload whose declared size is over the cap before its body is
-    read (FastAPI parses a multipart form completely before the endpoint runs); the endpoint checks
-    the photo's actual size as well."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/photos"):
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit + MULTIPART_SLACK:
-                # Discard the body (kept nowhere) before answering: a server that answers and closes
-                # while the client is still sending makes the client see a reset, not the 413.
-                if int(length) <= DRAIN_MAX:
-                    more = True
-                    while more:
-                        message = await receive()
-                        more = message.get("more_body", False) and message["type"] == "http.request"
-                response = JSONResponse({"code": "PayloadTooLarge", "description": _too_large(self.limit)},
-                                        status_code=413, headers={"Connection": "close"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+PHOTO_UPLOAD = "/defects/{defect_id}/photos"
 
 
 def _too_large(limit: int) -> str:
-    return f"the photo is larger than {limit / 1_000_000:g} MB; send a smaller one"
+    return f"the photo is larger than {limit / 1_000_000:.3g} MB; send a smaller one"
 
 
 def _store(request: Request) -> Store:
@@ -140,7 +115,9 @@ def _who(principal: Principal, by: str | None) -> str:
     return principal.name if not by or by == principal.name else f"{by} (key {principal.name})"
 
 
-@router.post("/defects/{defect_id}/status", summary="Set a defect's status", response_model=DefectStatus)
+@router.post("/defects/{defect_id}/status", summary="Set a defect's status", response_model=DefectStatus,
+             responses={413: {"model": ExceptionBody, "description": "the request body is too large"},
+                        503: {"model": ExceptionBody, "description": "the database stayed busy; retry later"}})
 def set_status(request: Request, defect_id: RowId, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
     record = _found(defect_id, record_status(_store(request), defect_id, body.status, note=body.note,
                                              by=_who(principal, body.by)))
@@ -178,33 +155,51 @@ class Photo(BaseModel):
 def _photo(request: Request, row) -> dict[str, Any]:
     out = {k: row[k] for k in Photo.model_fields if k not in ("href", "anonymised")}
     out["anonymised"] = json.loads(row["anonymised"]) if row["anonymised"] else None
-    out["href"] = str(request.url_for("photo", defect_id=row["defect_id"], photo_id=row["id"]))
+    out["href"] = base_url(request) + request.app.url_path_for("photo", defect_id=row["defect_id"], photo_id=row["id"])
     return out
 
 
-def _sniff(data: bytes) -> tuple[str | None, int, int]:
-    """(format, width, height) of an image as its content says, not its name or declared type."""
+def _sniff(data: bytes, max_pixels: int) -> tuple[str | None, int, int]:
+    """(format, width, height) of an image as its content says, not its name or declared type.
+
+    Only the header is read: an image with more pixels than `max_pixels` is refused (413) before
+    anything decodes it. A 2.2 MB JPEG of 12000 x 12000 took the server to 22 GB (issue 15).
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind, (width, height) = image.format, image.size
+            if width * height > max_pixels:
+                raise OGCError(413, "PayloadTooLarge", f"the photo is {width} x {height} pixels "
+                               f"({width * height / 1e6:.0f} MP); at most {max_pixels / 1e6:g} MP are accepted: "
+                               "send a smaller copy")
             image.verify()
+    except Image.DecompressionBombError:  # Pillow's own cap, far above ours: refused from the header too
+        raise OGCError(413, "PayloadTooLarge", f"the photo has more pixels than the {max_pixels / 1e6:g} MP "
+                       "accepted: send a smaller copy") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None, 0, 0
     return kind, width, height
 
 
 async def _masked(request: Request, data: bytes) -> MaskedImage:
-    """The upload with faces and plates masked, off the event loop (it takes a while on a large photo)."""
+    """The upload with faces and plates masked, off the event loop (it takes a while on a large photo),
+    and only `photo_workers` at once: each needs gigabytes while it runs."""
     masker: PhotoMasker | None = request.app.state.settings.photo_masker
     if masker is None:
         raise OGCError(503, "ServiceUnavailable", NO_MASKER)
+    slots: threading.BoundedSemaphore = request.app.state.photo_slots
+
+    def mask() -> MaskedImage:
+        with slots:
+            return masker(data)
+
     try:
-        return await run_in_threadpool(masker, data)
+        return await run_in_threadpool(mask)
     except ValueError as exc:
         raise OGCError(415, "UnsupportedMediaType", str(exc)) from None
 
 
-@router.post("/defects/{defect_id}/photos", summary="Add a photo (JPEG or PNG) to a defect", status_code=201,
+@router.post(PHOTO_UPLOAD, summary="Add a photo (JPEG or PNG) to a defect", status_code=201,
              response_model=Photo, description="Faces and number plates are masked and the photo's metadata "
                                                "(EXIF: place, camera) dropped before it is stored; the original "
                                                "is kept nowhere.",
@@ -214,15 +209,15 @@ async def _masked(request: Request, data: bytes) -> MaskedImage:
 async def add_photo(request: Request, defect_id: RowId, file: Annotated[UploadFile, File(description="JPEG or PNG")],
                     note: Annotated[str | None, Form(max_length=2000)] = None,
                     principal: Principal = Crew) -> dict[str, Any]:
-    store, limit = _store(request), request.app.state.settings.max_photo_bytes
+    store, limits = _store(request), request.app.state.settings.limits
     _found(defect_id, defect_status(store, defect_id))
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise OGCError(413, "PayloadTooLarge", _too_large(limit))
-    if _sniff(data)[0] not in PHOTO_TYPES:
+    data = await file.read(limits.max_photo_bytes + 1)
+    if len(data) > limits.max_photo_bytes:
+        raise OGCError(413, "PayloadTooLarge", _too_large(limits.max_photo_bytes))
+    if _sniff(data, limits.max_image_pixels)[0] not in PHOTO_TYPES:
         raise OGCError(415, "UnsupportedMediaType", "the upload is not a JPEG or PNG image")
     masked = await _masked(request, data)
-    kind, width, height = _sniff(masked.data)
+    kind, width, height = _sniff(masked.data, limits.max_image_pixels)
     content_type, suffix = PHOTO_TYPES[kind]
     now = datetime.now(timezone.utc)
     anonymised = dict(mode=masked.mode, faces=masked.faces, plates=masked.plates, at=now.isoformat(timespec="seconds"))

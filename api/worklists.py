@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse, Response
 
 from roadscan.core.statuses import OPEN_STATUSES
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
-from roadscan.api.exports import defects_layer
+from roadscan.api.hosts import base_url
 from roadscan.api.ogc.errors import ExceptionBody, bad_request
 from roadscan.api.routing import plan_route
-from roadscan.api.store.filters import DefectFilter
+from roadscan.api.store.filters import DefectFilter, select_top
 from roadscan.api.store.segments import road_network
 from roadscan.core.errors import ConfigError
 
@@ -69,10 +69,7 @@ def select_work(request: Request, *, bbox: str | None, district: str | None, min
             raise bad_request(f"unknown district '{district}'; known: {known}")
         area = districts[district]
     flt = DefectFilter.parse(classes=classes, statuses=status or DEFAULT_STATUSES, bbox=bbox, area=area)
-    layer = defects_layer(request.app.state.store, flt)
-    if min_priority is not None:
-        layer = layer[layer["priority"] >= min_priority]
-    return pd.DataFrame(layer.drop(columns="geometry")).head(limit).reset_index(drop=True)
+    return select_top(request.app.state.store, flt, limit=limit, min_priority=min_priority)
 
 
 def _cell(value) -> Any:
@@ -81,7 +78,7 @@ def _cell(value) -> Any:
 
 
 def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request)
     items = []
     for n, r in enumerate(table.to_dict("records"), start=1):
         breakdown = r.get("priority_breakdown")
@@ -128,7 +125,8 @@ def _gpx(items: list[dict[str, Any]], title: str) -> str:
 def worklist(request: Request,
              bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
              district: Annotated[str | None, Query(description="a named district (see the districts setting)")] = None,
-             min_priority: Annotated[float | None, Query(ge=0, description="at least this priority")] = None,
+             min_priority: Annotated[float | None, Query(ge=0, allow_inf_nan=False,
+                                                         description="at least this priority")] = None,
              class_: Annotated[str | None, Query(alias="class", description="class codes or names, comma-separated")] = None,
              status: Annotated[str | None, Query(description="statuses, comma-separated "
                                                              f"(default: {', '.join(DEFAULT_STATUSES)})")] = None,

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from roadscan.api.app import create_app
 from roadscan.api.auth import create_key
+from roadscan.api.limits import Limits
 from roadscan.api.store.database import open_store
 from roadscan.cli import app as cli_app
 from roadscan.detector.anonymise import PhotoMasker
@@ -43,7 +44,7 @@ def key(db):
 
 @pytest.fixture(scope="module")
 def crew(db, key):
-    with serve_in_thread(create_app(db, max_photo_bytes=SMALL_LIMIT, photo_masker=PhotoMasker())) as url, \
+    with serve_in_thread(create_app(db, limits=Limits(max_photo_bytes=SMALL_LIMIT), photo_masker=PhotoMasker())) as url, \
             httpx.Client(base_url=url, timeout=60, headers={"X-API-Key": key}) as c:
         yield c
 

@@ -1,6 +1,9 @@
 """Every error the API answers with is an OGC exception body, `{"code": ..., "description": ...}`.
 
 Bad input is the client's to fix, so it gets a 4xx that says what was wrong; a 500 means a bug here.
+Either way the answer is a complete response and the keep-alive connection stays usable: Starlette
+re-raises an unhandled error after its 500, and uvicorn then closes the connection, so unhandled
+errors are answered by `ServerErrors` instead, which does not re-raise.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from roadscan.api.store.busy import RETRY_AFTER_S, StoreBusy
 from roadscan.core.errors import RoadscanError
 
 log = logging.getLogger("roadscan.api")
@@ -57,6 +61,12 @@ def install(app: FastAPI) -> None:
         text = exc.message + (f" ({exc.hint})" if exc.hint else "")
         return _body(400, "InvalidParameterValue", text)
 
+    @app.exception_handler(StoreBusy)
+    async def _busy(_request: Request, exc: StoreBusy):
+        response = _body(503, "ServiceUnavailable", f"{exc}; try again in {RETRY_AFTER_S} s")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError):
         parts = []
@@ -67,13 +77,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):
-        code = {404: "NotFound", 405: "MethodNotAllowed", 406: "NotAcceptable"}.get(exc.status_code, "HTTPError")
+        code = {404: "NotFound", 405: "MethodNotAllowed", 406: "NotAcceptable",
+                413: "PayloadTooLarge"}.get(exc.status_code, "HTTPError")
         description = exc.detail if exc.status_code != 404 else "no such resource; start at / for the links"
         response = _body(exc.status_code, code, str(description))
         response.headers.update(exc.headers or {})  # e.g. Allow on 405
         return response
 
-    @app.exception_handler(Exception)
-    async def _bug(_request: Request, exc: Exception):
-        log.exception("unhandled error")
-        return _body(500, "ServerError", f"internal error ({type(exc).__name__}); this is a bug in roadscan")
+
+
+class ServerErrors:
+    """ASGI middleware: an unhandled error becomes a 500 with the OGC body, logged, and is not re-raised,
+    so the server keeps the client's connection open (a client pool then sees one failed request, not a
+    dropped connection)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:  # half a response went out: nothing to answer, the server closes the connection
+                raise
+            log.exception("unhandled error")
+            response = _body(500, "ServerError", f"internal error ({type(exc).__name__}); this is a bug in roadscan")
+            await response(scope, receive, send)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from roadscan.core.classes import CLASS_CODES
 from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
+from roadscan.api.hosts import base_url
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc import html as pages
 from roadscan.api.ogc.collections import COLLECTIONS, Collection, ItemsQuery
@@ -75,7 +76,7 @@ FormatParam = Annotated[Literal["json", "html"] | None, Query(description="json 
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return base_url(request)
 
 
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
@@ -280,7 +281,7 @@ def items(request: Request, collectionId: CollectionId,
     if filter_ is not None:
         query.filter_crs = _crs(filter_crs, "filter-crs")
         try:
-            query.filter = cql2.parse(filter_, filter_lang)
+            query.filter = cql2.parse(filter_, filter_lang, request.app.state.settings.limits)
         except cql2.FilterError as exc:
             raise bad_request(str(exc)) from None
     elif filter_crs is not None or filter_lang is not None:

@@ -97,7 +97,8 @@ class DefectFilter:
 
 
 def defect_clauses(flt: DefectFilter, dialect: str) -> list[ColumnElement]:
-    """The filter as SQL conditions on the defects table (all but the area, a polygon tested in memory)."""
+    """The filter as SQL conditions on the defects table. The area (a polygon) is tested in memory; here
+    its envelope narrows the rows to read, through the lat/lon index."""
     d = schema.defects
     out: list[ColumnElement] = []
     if flt.codes:
@@ -108,10 +109,40 @@ def defect_clauses(flt: DefectFilter, dialect: str) -> list[ColumnElement]:
         out.append(d.c.severity >= flt.min_severity)
     if flt.road:
         out.append(contains_casei(d.c.road_name, flt.road, dialect))
-    if flt.bbox is not None:
-        minx, miny, maxx, maxy = flt.bbox
-        out.append(and_(d.c.lon >= minx, d.c.lon <= maxx, d.c.lat >= miny, d.c.lat <= maxy))
+    for box in (flt.bbox, None if flt.area is None or flt.area.is_empty else flt.area.bounds):
+        if box is not None:
+            minx, miny, maxx, maxy = box
+            out.append(and_(d.c.lon >= minx, d.c.lon <= maxx, d.c.lat >= miny, d.c.lat <= maxy))
     return out
+
+
+def select_top(store: Store, flt: DefectFilter, *, limit: int, min_priority: float | None = None,
+               batch: int = 500) -> pd.DataFrame:
+    """The `limit` highest-priority defects the filter selects, area included (a crew's work list).
+
+    Only the defects of the filter's box or area are read, in priority order, and reading stops at
+    `limit`: the priority index and the lat/lon index do the work, so a work list costs the same on a
+    million defects as on a hundred (it read every defect before, 3-4 s on 100,000; issue 15).
+    """
+    d = schema.defects
+    clauses = defect_clauses(flt, store.engine.dialect.name)
+    if min_priority is not None:
+        clauses.append(d.c.priority >= min_priority)
+    query = select(d).where(*clauses).order_by(d.c.priority.desc(), d.c.id)
+    columns = list(d.c.keys())
+    if flt.area is None:
+        with store.engine.connect() as conn:
+            return pd.DataFrame([tuple(r) for r in conn.execute(query.limit(limit))], columns=columns)
+    kept: list[pd.DataFrame] = []
+    with store.engine.connect() as conn:
+        result = conn.execution_options(yield_per=batch).execute(query)
+        for rows in result.partitions():
+            part = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+            kept.append(part[shapely.contains_xy(flt.area, part["lon"].to_numpy(float), part["lat"].to_numpy(float))])
+            if sum(len(k) for k in kept) >= limit:
+                break
+        result.close()
+    return pd.concat(kept, ignore_index=True).head(limit) if kept else pd.DataFrame(columns=columns)
 
 
 def select_defects(store: Store, flt: DefectFilter) -> pd.DataFrame:

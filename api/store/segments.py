@@ -14,4 +14,4 @@ def road_network(store: Store) -> pd.DataFrame:
     s = schema.segments
     with store.engine.connect() as conn:
         rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
-    return pd.DataFrame(rows, columns=["segment_id", "geometry_wkt", "length_m"])
+    return pd.DataFrame([tuple(r) for r in rows], columns=["segment_id", "geometry_wkt", "length_m"])
