@@ -134,14 +134,21 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def _sqlite_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", future=True)
+    # The pool grows with the server's threads rather than make a request wait for a free connection
+    # (a wait past the pool's timeout was a 500 under load); a SQLite connection is cheap to open.
+    engine = create_engine(f"sqlite:///{path}", future=True, pool_size=5, max_overflow=-1)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
-        # Foreign keys make deletes cascade; WAL lets the API read while a survey is being written.
+        # A writer waits up to 60 s for another's write lock (a survey being stored, 16 crews at once)
+        # rather than fail after SQLite's default 5 s with "database is locked" (issue 15).
+        # Foreign keys make deletes cascade; WAL lets the API read while a survey is being written
+        # (set when it is not yet: the file keeps its mode).
         cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
+        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.close()
 
     return engine

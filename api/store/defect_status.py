@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from roadscan.api.store import schema
+from roadscan.api.store.busy import retry_when_locked
 from roadscan.api.store.database import Store
 
 
@@ -37,16 +38,20 @@ def status_history(store: Store, defect_id: int) -> StatusRecord | None:
 
 def record_status(store: Store, defect_id: int, status: str, *, note: str | None, by: str) -> StatusRecord | None:
     """Set the status a person chose and add it to the history, in one transaction; None when there
-    is no such defect."""
-    now = datetime.now(timezone.utc)
+    is no such defect. Waits for the write lock while another writer holds it (busy.py)."""
     d = schema.defects
-    with store.engine.begin() as conn:
-        if _status(conn, defect_id) is None:
-            return None
-        conn.execute(update(d).where(d.c.id == defect_id).values(status=status, updated_at=now))
-        conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=status, note=note, by=by,
-                                                            at=now, survey_id=None))
-        return StatusRecord(status, _history(conn, defect_id))
+
+    def write() -> StatusRecord | None:
+        now = datetime.now(timezone.utc)
+        with store.engine.begin() as conn:
+            if _status(conn, defect_id) is None:
+                return None
+            conn.execute(update(d).where(d.c.id == defect_id).values(status=status, updated_at=now))
+            conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=status, note=note, by=by,
+                                                                at=now, survey_id=None))
+            return StatusRecord(status, _history(conn, defect_id))
+
+    return retry_when_locked(write)
 
 
 def _status(conn: Connection, defect_id: int) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from roadscan.api.store import schema
+from roadscan.api.store.busy import retry_when_locked
 from roadscan.api.store.database import Store
 
 
@@ -27,13 +28,18 @@ class PhotoFile:
 
 def record_photo(store: Store, *, defect_id: int, path: str, content_type: str, size: int, width: int, height: int,
               note: str | None, by: str, at: datetime, anonymised: dict[str, Any]) -> dict[str, Any]:
-    """Record a photo whose (masked) file is already at `path`; returns its row."""
+    """Record a photo whose (masked) file is already at `path`; returns its row. Waits for the write
+    lock while another writer holds it (busy.py)."""
     p = schema.defect_photos
-    with store.engine.begin() as conn:
-        photo_id = conn.execute(p.insert().values(
-            defect_id=defect_id, path=path, content_type=content_type, bytes=size, width=width, height=height,
-            note=note, by=by, at=at, anonymised=json.dumps(anonymised))).inserted_primary_key[0]
-        return dict(conn.execute(select(p).where(p.c.id == photo_id)).mappings().one())
+
+    def write() -> dict[str, Any]:
+        with store.engine.begin() as conn:
+            photo_id = conn.execute(p.insert().values(
+                defect_id=defect_id, path=path, content_type=content_type, bytes=size, width=width, height=height,
+                note=note, by=by, at=at, anonymised=json.dumps(anonymised))).inserted_primary_key[0]
+            return dict(conn.execute(select(p).where(p.c.id == photo_id)).mappings().one())
+
+    return retry_when_locked(write)
 
 
 def defect_photos(store: Store, defect_id: int) -> list[dict[str, Any]]:
