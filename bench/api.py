@@ -11,9 +11,15 @@ compare the ratio, which both sides share, not raw times.
 
     .venv/bin/python bench/api.py                       # 1,000,000 defects
     .venv/bin/python bench/api.py --defects 100000 --requests 100
+    .venv/bin/python bench/api.py --defects 100000 --no-scenarios --load 60   # the load check only
 
 Scenarios are a list (`SCENARIOS`); a new endpoint (e.g. a work-list route) is one more `Scenario`
 appended there, with a `direct` function for its baseline or None.
+
+The load check (`--load SECONDS`, issue 15) runs `--readers` clients reading (items, CQL2 filters, work
+lists, tiles) and `--writers` crew clients setting statuses, all at once, each on its own keep-alive
+connection; it counts 5xx answers and dropped connections, checks that every write the server
+acknowledged is in the defect's history, and then times work lists from `--worklist-clients` clients.
 """
 
 from __future__ import annotations
@@ -201,15 +207,14 @@ def _worklist_params(rng):
 
 def direct_worklist(store: Store, params: dict[str, Any]) -> int:
     """The work list's database work and route planning without HTTP: select, then order by road."""
-    from roadscan.api.exports import defects_layer
     from roadscan.api.routing import plan_route
-    from roadscan.api.store.filters import DefectFilter
+    from roadscan.api.store.filters import DefectFilter, select_top
     from roadscan.api.store.segments import road_network
     from roadscan.api.worklists import DEFAULT_STATUSES
 
     bbox = tuple(float(v) for v in params["bbox"].split(","))
-    layer = defects_layer(store, DefectFilter(bbox=bbox, statuses=DEFAULT_STATUSES))
-    table = layer[layer["priority"] >= params["min_priority"]].head(params["limit"])
+    table = select_top(store, DefectFilter(bbox=bbox, statuses=DEFAULT_STATUSES), limit=params["limit"],
+                       min_priority=params["min_priority"])
     start = tuple(float(v) for v in params["start"].split(","))
     plan_route(road_network(store), table[["lon", "lat", "segment_id", "chainage_m"]], start=start)
     return len(table)
@@ -222,6 +227,121 @@ SCENARIOS: list[Scenario] = [
              direct_items("defects"), max_requests=20),
     Scenario("work list, 100 stops, driving order", "/worklists", _worklist_params, direct_worklist, max_requests=10),
 ]
+
+
+# -- the load check ------------------------------------------------------------------------------------
+
+
+def _load_reads(rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
+    """One reader's request: a mix of what GIS clients, the map and crews ask."""
+    kind = rng.integers(0, 5)
+    if kind == 0:
+        return "/collections/defects/items", _bbox_params(rng)
+    if kind == 1:
+        return "/collections/defects/items", {**_cql2_params(rng), "limit": 100}
+    if kind == 2:
+        return "/worklists", _crew_worklist_params(rng)
+    if kind == 3:
+        x, y = rng.integers(8656, 8675), rng.integers(5200, 5219)  # z14 tiles over the area
+        return f"/tiles/defects/14/{x}/{y}.mvt", {}
+    return "/collections/defects/items", {"filter": f"severity >= {rng.integers(1, 6)} AND status = 'open'",
+                                          "limit": 50}
+
+
+def _crew_worklist_params(rng):
+    """A crew's list for its area: the 50 most urgent open defects of a district-sized box."""
+    x1, y1, x2, y2 = _box(rng, 0.08, 0.05)
+    return {"bbox": f"{x1},{y1},{x2},{y2}", "min_priority": 30, "limit": 50}
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    errors_5xx: int = 0
+    dropped: int = 0
+    writes: int = 0
+    other: dict[int, int] | None = None
+    missing_writes: int = 0
+    examples: list[str] | None = None
+
+
+def load_check(url: str, store: Store, key: str, n_defects: int, seconds: float, readers: int, writers: int,
+               seed: int = 1) -> LoadResult:
+    """`readers` + `writers` clients for `seconds`: 5xx answers, dropped connections, writes kept."""
+    from roadscan.api.store.defect_status import status_history
+
+    out = LoadResult(other={}, examples=[])
+    written: list[tuple[int, str]] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def record(status: int | None, what: str) -> None:
+        with lock:
+            out.requests += 1
+            if status is None:
+                out.dropped += 1
+            elif status >= 500:
+                out.errors_5xx += 1
+            elif status >= 300:
+                out.other[status] = out.other.get(status, 0) + 1
+            if (status is None or status >= 500) and len(out.examples) < 5:
+                out.examples.append(what)
+
+    def reader(i: int) -> None:
+        rng = np.random.default_rng(seed * 1000 + i)
+        with httpx.Client(base_url=url, timeout=300) as client:
+            while time.monotonic() < deadline:
+                path, params = _load_reads(rng)
+                try:
+                    r = client.get(path, params=params)
+                    record(r.status_code, f"GET {path}: {r.status_code} {r.text[:200]}")
+                except httpx.TransportError as exc:
+                    record(None, f"GET {path}: {type(exc).__name__} {exc}")
+
+    def writer(i: int) -> None:
+        rng = np.random.default_rng(seed * 2000 + i)
+        n = 0
+        with httpx.Client(base_url=url, timeout=300, headers={"X-API-Key": key}) as client:
+            while time.monotonic() < deadline:
+                defect, n = int(rng.integers(1, n_defects + 1)), n + 1
+                note = f"load check {seed}: writer {i}, write {n}"
+                body = {"status": str(rng.choice(["scheduled", "fixed", "open"])), "note": note}
+                try:
+                    r = client.post(f"/defects/{defect}/status", json=body)
+                    record(r.status_code, f"POST status: {r.status_code} {r.text[:200]}")
+                    if r.status_code == 200:
+                        with lock:
+                            written.append((defect, note))
+                except httpx.TransportError as exc:
+                    record(None, f"POST status: {type(exc).__name__} {exc}")
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
+    threads += [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out.writes = len(written)
+    by_defect: dict[int, set[str]] = {}
+    for defect, note in written:
+        by_defect.setdefault(defect, set()).add(note)
+    for defect, notes in by_defect.items():
+        kept = {h["note"] for h in status_history(store, defect).history}
+        out.missing_writes += len(notes - kept)
+    return out
+
+
+WORKLISTS = {"a crew's area, 50 most urgent": _crew_worklist_params,
+             "the whole municipality, 50 most urgent (read every defect before)": lambda rng: {}}
+
+
+def worklist_latency(url: str, clients: int, requests: int, params: Callable[[np.random.Generator], dict[str, Any]],
+                     seed: int = 1) -> dict[str, float]:
+    """p50/p99 of work lists with these parameters from `clients` clients at once."""
+    rng = np.random.default_rng(seed)
+    sc = Scenario("work lists", "/worklists", params)
+    stats, _ = time_http(url, sc, [sc.params(rng) for _ in range(requests)], clients)
+    return stats
 
 
 # -- timing --------------------------------------------------------------------------------------------
@@ -292,6 +412,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--requests", type=int, default=200, help="requests per scenario and mode")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent mode")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-scenarios", action="store_true", help="skip the timed scenarios")
+    ap.add_argument("--load", type=float, default=0, metavar="SECONDS", help="run the load check this long (0: not)")
+    ap.add_argument("--readers", type=int, default=50, help="load check: reading clients")
+    ap.add_argument("--writers", type=int, default=16, help="load check: clients setting statuses")
+    ap.add_argument("--worklist-clients", type=int, default=10, help="load check: clients timing work lists")
     args = ap.parse_args(argv)
 
     db = args.store or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{args.defects}.db"
@@ -302,10 +427,33 @@ def main(argv: list[str] | None = None) -> None:
     ensure_grid_network(db)
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)")
 
+    key = None
+    if args.load:
+        from roadscan.api.auth import create_key
+
+        with open_store(db) as store:
+            key = create_key(store, f"load-check-{os.getpid()}", "crew")[1]
     proc, url = start_server(db)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
     try:
         with open_store(db) as store:
+            if args.load:
+                print(f"\nload check: {args.readers} readers + {args.writers} writers for {args.load:g} s "
+                      f"on {args.defects:,} defects ...")
+                res = load_check(url, store, key, args.defects, args.load, args.readers, args.writers, args.seed)
+                print(f"  {res.requests:,} requests ({res.requests / args.load:.0f}/s): {res.errors_5xx} answered 5xx, "
+                      f"{res.dropped} dropped connections; other non-2xx: {res.other or 'none'}")
+                print(f"  {res.writes:,} status writes acknowledged, {res.writes - res.missing_writes:,} of them in "
+                      f"the history ({res.missing_writes} missing)")
+                for example in res.examples:
+                    print(f"  e.g. {example}")
+                for what, params in WORKLISTS.items():
+                    wl = worklist_latency(url, args.worklist_clients, max(args.requests, 5 * args.worklist_clients),
+                                          params, args.seed)
+                    print(f"  /worklists, {what}, from {args.worklist_clients} clients: "
+                          f"p50 {wl['p50']:.0f} ms, p99 {wl['p99']:.0f} ms, {wl['rps']:.1f} req/s")
+            if args.no_scenarios:
+                return
             print(f"\n{'scenario':40} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'feats':>6} {'x direct':>9}")
             for sc in SCENARIOS:
                 rng = np.random.default_rng(args.seed)
