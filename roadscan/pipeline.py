@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from sqlalchemy.exc import IntegrityError
-
-from roadscan.api.store.database import Store, database_errors
+from roadscan.api.store.database import Store, WriteConflict, database_errors
 from roadscan.api.store.staging import ImageStaging
 from roadscan.api.store.surveys import find_survey, survey_transaction
 from roadscan.core.changes import DefectCounts
@@ -274,8 +272,9 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
             survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, plan[plan["keep"]], summary)
             accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
             try:
-                summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
-            except IntegrityError:
+                with database_errors(store.location):
+                    summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
+            except WriteConflict:
                 other = None if opts.replace else find_survey(store, key)
                 if other is None:  # not the fingerprint: a constraint this run broke is a bug, not the user's doing
                     raise

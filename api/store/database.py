@@ -246,16 +246,19 @@ _DATABASE_TROUBLE = (
 )
 
 
+class WriteConflict(StoreError):
+    """A write broke a constraint of what is stored: another writer stored the same thing first (a race
+    the caller can name better), or a bug."""
+
+
 @contextmanager
 def database_errors(where: str | Path, doing: str = "database error") -> Iterator[None]:
-    """Errors the database file or its disk cause (full, damaged, locked) as a StoreError naming the file.
-
-    Constraint violations (IntegrityError) pass through: they mean a bug, or a race the caller handles.
-    """
+    """Errors the database file or its disk cause (full, damaged, locked) as a StoreError naming the file;
+    a broken constraint as a WriteConflict."""
     try:
         yield
-    except IntegrityError:
-        raise
+    except IntegrityError as exc:
+        raise WriteConflict(f"the write conflicts with what is stored ({exc.orig})", path=where) from exc
     except (OperationalError, DatabaseError) as exc:
         text = str(exc.orig if exc.orig is not None else exc)
         for key, message, hint in _DATABASE_TROUBLE:
