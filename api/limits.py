@@ -21,9 +21,11 @@ class Limits:
     # CQL2 filters (text or JSON), checked before any parser sees them. The HTTP server refuses a
     # request head over 16 KiB anyway; a 1,000-vertex polygon literal is about 20 characters a vertex.
     max_filter_chars: int = 16_000
-    # Parentheses (JSON: brackets) open at once, plus NOTs and signs pending at that point. The cql2
-    # parser needs about 5 KB of stack a level and crashed the process at 1,600 (issue 15).
-    max_filter_depth: int = 64
+    # Parentheses open at once, plus NOTs and signs pending there (JSON: three brackets a level). The
+    # cql2 parser crashed the process at 1,600 levels (issue 15), and a parse that fails inside n
+    # parentheses takes about 2^n steps: 10 is a few milliseconds, 20 was 13 s.
+    max_filter_depth: int = 10
+    max_parse_seconds: int = 2  # a parse still running then is stopped (its child process killed): 400
     # Operations (comparisons, AND, OR, NOT, functions) in one filter: SQLite refuses an expression
     # tree deeper than 1,000, and a long OR chain is that deep.
     max_filter_terms: int = 256

@@ -5,8 +5,8 @@ back is CQL2 JSON, which the store turns into SQL over a collection's queryables
 (api/store/cql2_sql.py). Geometry literals are in the filter's CRS (filter-crs, default CRS84);
 `geometry_literal` reads one as a CRS84 shape for the store. A malformed filter or geometry is a
 `FilterError`, which the API answers with a 400. Its size and nesting are checked before the parser
-sees it, and the parser runs on a thread of its own (api/ogc/cql2_guard.py): a deep filter once
-crashed the whole server.
+sees it, and the parser runs in a child process (api/ogc/cql2_guard.py): a deep filter once crashed
+the whole server.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import cql2 as cql2_parser
 import numpy as np
 import shapely
 from pyproj import Transformer
 from roadscan.api.crs import ServedCRS
 from roadscan.api.limits import Limits
-from roadscan.api.ogc.cql2_guard import check_operations, check_text, on_parser_thread
+from roadscan.api.ogc.cql2_guard import PARSERS, check_operations, check_text
 from roadscan.api.ogc.errors import OGCError
 from roadscan.api.ogc.params import bbox_geometry
 from roadscan.api.store.cql2_sql import FilterError, shown
@@ -36,23 +35,11 @@ def parse(text: str, lang: str | None = None, limits: Limits = DEFAULT_LIMITS) -
     if lang not in FILTER_LANGS:
         raise FilterError(f"filter-lang '{lang}' is not offered; use {' or '.join(FILTER_LANGS)}")
     check_text(text, lang == JSON_LANG, limits)
-    try:
-        expr = on_parser_thread(_parse_text if lang == TEXT else _parse_json, text)
-    except (cql2_parser.ParseError, ValueError) as exc:
-        detail = " ".join(str(exc).split())
-        raise FilterError(f"filter is not valid {lang}: {detail}") from None
-    except Exception as exc:  # noqa: BLE001 -- the parser's other refusals (e.g. JSON of the wrong shape)
-        raise FilterError(f"filter is not valid {lang}: {type(exc).__name__}: {exc}") from None
+    parsed, expr = PARSERS.parse(text, lang == JSON_LANG, limits.max_parse_seconds)
+    if not parsed:
+        raise FilterError(f"filter is not valid {lang}: {expr}")
     check_operations(expr, limits)
     return expr
-
-
-def _parse_text(text: str) -> dict[str, Any]:
-    return cql2_parser.parse_text(text).to_json()
-
-
-def _parse_json(text: str) -> dict[str, Any]:
-    return cql2_parser.parse_json(text).to_json()
 
 
 # -- geometry literals ---------------------------------------------------------------------------------

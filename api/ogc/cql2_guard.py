@@ -1,33 +1,34 @@
-"""A CQL2 filter's size and nesting, checked before any parser sees it; the parser run where it cannot crash.
+"""A CQL2 filter's size and nesting, checked before any parser sees it; the parser run where it cannot
+take the server down.
 
-The `cql2` parser (Rust) recurses once per nesting level with about 5 KB of stack a level: a filter of
-1,600 parentheses (3.2 KB of text) overflowed a thread's 8 MB stack and the whole process died with a
-segfault (issue 15); NOTs, signs and nested functions do the same. So the text is measured first:
-its length, and its nesting depth as a small lexer counts it (parentheses or JSON brackets open at
-once, plus the NOTs and signs pending there). And the parser runs on one thread of its own with a
-stack that even the deepest filter the length limit allows cannot exhaust, so a nesting this lexer
-misjudged still cannot take the server down. After parsing, the number of operations is checked:
-SQLite refuses expression trees deeper than 1,000, and a long OR chain is that deep.
+The `cql2` parser (Rust, PEG) recurses once per nesting level with about 5 KB of stack a level: a
+filter of 1,600 parentheses (3.2 KB of text) overflowed a thread's stack and the whole process died
+with a segfault (issue 15). It also backtracks: a filter whose parse fails inside n parentheses takes
+about 2^n steps (20 unclosed parentheses: 13 s of CPU). So the text is measured first, its length
+and its nesting depth as a small lexer counts it (parentheses or JSON brackets open at once, plus
+the NOTs and signs pending there), which keeps a parse to milliseconds. And the parser runs in a
+child process (two, for concurrent requests), waited for at most `Limits.max_parse_seconds`: a
+crash or a parse that runs too long costs that child, which is replaced, and the request gets a
+400. After parsing, the number of operations is checked: SQLite refuses expression trees deeper
+than 1,000, and a long OR chain is that deep.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from typing import Any, TypeVar
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from roadscan.api.limits import Limits
+from roadscan.api.ogc import cql2_child
 from roadscan.api.store.cql2_sql import FilterError
 
-T = TypeVar("T")
-
-# The parser's stack: about 5 KB a level (measured: '(' x 14,000 fits in 64 MiB, 16,000 does not), so
-# 256 MiB holds some 50,000 levels, three times the longest filter allowed by default. Only the part
-# used is ever touched; the rest is address space.
-PARSER_STACK_BYTES = 256 * 1024 * 1024
-STACK_BYTES_PER_LEVEL = 5 * 1024
+PARSER_PROCESSES = 2
+JSON_BRACKETS_PER_LEVEL = 3  # {"op": .., "args": [ .. ]} is two a level, a geometry's coordinates three
 
 _PREFIX_WORDS = {"NOT"}
 _JOIN_WORDS = {"AND", "OR"}
@@ -38,10 +39,11 @@ def check_text(text: str, lang_is_json: bool, limits: Limits) -> None:
     if len(text) > limits.max_filter_chars:
         raise FilterError(f"the filter is {len(text):,} characters long; at most {limits.max_filter_chars:,} "
                           "are accepted")
-    if len(text) * STACK_BYTES_PER_LEVEL > PARSER_STACK_BYTES:
-        raise FilterError(f"the filter is {len(text):,} characters long, more than this server can parse safely")
-    depth = json_depth(text, limits.max_filter_depth) if lang_is_json else text_depth(text, limits.max_filter_depth)
-    if depth > limits.max_filter_depth:
+    if lang_is_json:
+        most = JSON_BRACKETS_PER_LEVEL * limits.max_filter_depth
+        if json_depth(text, most) > most:
+            raise FilterError(f"the filter nests more than {most} arrays and objects deep; write it flatter")
+    elif text_depth(text, limits.max_filter_depth) > limits.max_filter_depth:
         raise FilterError(f"the filter nests more than {limits.max_filter_depth} levels deep (parentheses, "
                           "NOTs and signs); write it flatter, e.g. with IN (...) or fewer parentheses")
 
@@ -124,18 +126,52 @@ def check_operations(expr: Any, limits: Limits) -> None:
                           f"{limits.max_filter_terms} are accepted: use IN (...) for a list of values")
 
 
-@cache
-def _parser_thread() -> ThreadPoolExecutor:
-    """One thread with a deep stack, made now (threading.stack_size applies to threads started after it)."""
-    previous = threading.stack_size(PARSER_STACK_BYTES)
-    try:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cql2-parser")
-        executor.submit(int).result()  # its one thread starts here, with that stack
-    finally:
-        threading.stack_size(previous)
-    return executor
+class ParserProcesses:
+    """The cql2 parser in child processes. A child that crashes, or that has not answered within the
+    time allowed, is killed with its pool, and the next parse starts a new pool. A parse that lost its
+    child to another request's crash is tried once more."""
+
+    def __init__(self, processes: int = PARSER_PROCESSES):
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:  # forkserver: children of a clean process, not of this threaded server
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"),
+                                                 initializer=cql2_child.watch, initargs=(os.getpid(),))
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public kill before 3.14
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def parse(self, text: str, lang_is_json: bool, seconds: float) -> tuple[bool, Any]:
+        """cql2_child.parse(text, lang_is_json) in a child; FilterError when it crashes or runs too long."""
+        for attempt in (1, 2):
+            pool = self._current()
+            try:
+                return pool.submit(cql2_child.parse, text, lang_is_json).result(timeout=seconds)
+            except FutureTimeout:
+                self._discard(pool)
+                raise FilterError(f"the filter took the parser more than {seconds:g} s; write it simpler, "
+                                  "with fewer nested parentheses") from None
+            except BrokenProcessPool:
+                self._discard(pool)
+                if attempt == 2:
+                    raise FilterError("the filter crashed the CQL2 parser; write it simpler") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
-def on_parser_thread(parse: Callable[[str], T], text: str) -> T:
-    """`parse(text)` on the parser's own deep-stack thread."""
-    return _parser_thread().submit(parse, text).result()
+PARSERS = ParserProcesses()
