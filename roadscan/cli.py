@@ -15,6 +15,7 @@ from rich.table import Table
 
 from roadscan.cli_help import Command, Group, hidden_alias
 from roadscan.console import console, err_console, print_table, styled
+from roadscan.core.classes import CLASS_CODES
 from roadscan.core.errors import RoadscanError
 from roadscan.core.statuses import DEFECT_STATUSES, DefectStatus
 
@@ -136,7 +137,7 @@ def surveys(db: DbOption = None) -> None:
     print_table(out)
 
 
-ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help="Class code (D00, D10, D20, D40, Repair) or name, e.g. pothole (repeatable).")]
+ClassOption = Annotated[Optional[list[str]], typer.Option("--class", help=f"Class code ({', '.join(CLASS_CODES)}) or name, e.g. pothole (repeatable).")]
 StatusOption = Annotated[Optional[list[str]], typer.Option("--status", help=", ".join(DEFECT_STATUSES) + " (repeatable).")]
 SeverityOption = Annotated[Optional[int], typer.Option("--min-severity", help="Only severity at least this (1-5).")]
 RoadOption = Annotated[Optional[str], typer.Option("--road", help="Road name contains this.")]
@@ -181,8 +182,12 @@ def print_defects(layer, limit: int, title: str) -> None:
     table = Table(title=title)
     for col in ("id", "priority", "severity", "class", "road", "chainage", "side", "size", "seen", "status", "lat, lon"):
         table.add_column(col, justify="right" if col in ("id", "priority", "severity", "chainage", "seen") else "left")
+    from roadscan.geo.scoring import default_scoring
+
+    by_area = {code for code, rule in default_scoring().severity.items() if rule.measure == "area"}
     for r in layer.head(limit).itertuples():
-        size = f"{r.area_m2:.2f} m²" if r.code in ("D40", "D20") and r.area_m2 == r.area_m2 else \
+        # the size that grades the class (scoring.toml): area for potholes and alligator cracks, else length
+        size = f"{r.area_m2:.2f} m²" if r.code in by_area and r.area_m2 == r.area_m2 else \
             (f"{max(r.width_m or 0, r.length_m if r.length_m == r.length_m else 0):.1f} m")
         chain = f"{r.chainage_m:.0f} m" if r.chainage_m == r.chainage_m and r.chainage_m is not None else "-"
         road = _text(r.road_name, "(unnamed road)") if r.on_network else "(off network)"
