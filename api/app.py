@@ -17,6 +17,7 @@ from roadscan.api import auth, downloads, hosts, images, map_page, status, tiles
 from roadscan.api.headers import SecurityHeaders
 from roadscan.api.limits import Limits
 from roadscan.api.ogc import errors, routes
+from roadscan.api.ogc.cql2_guard import PARSERS
 from roadscan.api.request_body import BodyGuard
 from roadscan.api.openapi import install_docs, openapi_30
 from roadscan.api.store.database import Store, open_store
@@ -60,6 +61,7 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        PARSERS.warm()  # the CQL2 parser's child processes (api/ogc/cql2_guard.py)
         yield
         if owned:
             store.close()

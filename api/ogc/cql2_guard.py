@@ -28,6 +28,7 @@ from roadscan.api.ogc import cql2_child
 from roadscan.api.store.cql2_sql import FilterError
 
 PARSER_PROCESSES = 2
+STARTUP_S = 15.0  # a new pool's children start (and import cql2) within this, on top of the parse's own time
 JSON_BRACKETS_PER_LEVEL = 3  # {"op": .., "args": [ .. ]} is two a level, a geometry's coordinates three
 
 _PREFIX_WORDS = {"NOT"}
@@ -134,14 +135,22 @@ class ParserProcesses:
     def __init__(self, processes: int = PARSER_PROCESSES):
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        self._answered: ProcessPoolExecutor | None = None  # the pool whose children have answered
         self._lock = threading.Lock()
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:  # forkserver: children of a clean process, not of this threaded server
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"),
+                method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context(method),
                                                  initializer=cql2_child.watch, initargs=(os.getpid(),))
             return self._pool
+
+    def warm(self) -> None:
+        """Start the children now (the app does at startup), so that the first filter does not wait."""
+        pool = self._current()
+        for _ in range(self.processes):
+            pool.submit(cql2_child.parse, "a = 1", False)
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         with self._lock:
@@ -155,8 +164,12 @@ class ParserProcesses:
         """cql2_child.parse(text, lang_is_json) in a child; FilterError when it crashes or runs too long."""
         for attempt in (1, 2):
             pool = self._current()
+            started = pool is self._answered  # else its children may still be starting
             try:
-                return pool.submit(cql2_child.parse, text, lang_is_json).result(timeout=seconds)
+                result = pool.submit(cql2_child.parse, text, lang_is_json).result(
+                    timeout=seconds if started else seconds + STARTUP_S)
+                self._answered = pool
+                return result
             except FutureTimeout:
                 self._discard(pool)
                 raise FilterError(f"the filter took the parser more than {seconds:g} s; write it simpler, "
