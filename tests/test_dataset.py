@@ -168,3 +168,11 @@ def test_real_build_splits_rdd_by_contiguous_blocks(shared_data, tmp_path):
     assert stats.loc[("val", "kolkata", "all"), "images"] == 74
     assert stats.loc[("train", "kolkata", "all"), "images"] == 1003
     assert stats.xs("D00", level="code")["instances"].sum() <= 2142  # the gap frames drop a few
+
+
+def test_group_split_holds_out_whole_roads():
+    from roadscan.detector.dataset import split_by_groups
+
+    stems = pd.Series(["1044259_DF_060_x", "1051464_DF_020_y", "1081458_DF_080_z", "1089713_DF_070_w"])
+    roads = stems.str.extract(r"_(DF_\d+)_", expand=False)
+    assert list(split_by_groups(roads, ["DF_070", "DF_080"])) == ["train", "train", "val", "val"]
