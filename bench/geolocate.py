@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from roadscan.api.store.database import open_store
-from roadscan.api.store.defects import read_defects
+from roadscan.api.store.filters import select_defects
 from roadscan.api.store.surveys import count_rows, read_observations
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.locate import vehicle_to_world
@@ -66,7 +66,7 @@ def main() -> None:
         for code, g in ahead.groupby("code"):
             print(f"    {code}: median {g.error_m.median():.2f} m ({len(g)} sightings)")
 
-        defects = read_defects(store)
+        defects = select_defects(store)
         scored = defect_errors(defects, drive, network)
         print(f"\ndefects: {len(defects)} stored for {len(scored)} painted; painted defects found exactly once: "
               f"{int((scored.matches == 1).sum())}, missed: {int((scored.matches == 0).sum())}, "
@@ -79,7 +79,7 @@ def main() -> None:
         print(f"\nsecond run of the same survey: already stored = {rerun.already_stored}, rows changed: "
               f"{ {k: count_rows(store)[k] - v for k, v in before.items()} }")
         second = process_survey(again.video, again.gpx, store, opts, detector=TruthDetector(again.boxes()), network=network)
-        after = read_defects(store)
+        after = select_defects(store)
         print(f"second survey (GPS noise {args.gps_noise} m): {second.defects}; defects now {len(after)} "
               f"(was {len(defects)}); seen in 2 surveys: {int((after.n_surveys == 2).sum())}")
         print(f"  position error after both surveys: median "

@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import text
 
 from roadscan.api.store.database import open_store
-from roadscan.api.store.defects import defect_history, read_condition, read_defects
+from roadscan.api.store.defect_status import status_history
+from roadscan.api.store.defects import read_condition
+from roadscan.api.store.filters import select_defects
 from roadscan.api.store.surveys import count_rows
 from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.roads import load_network
@@ -48,7 +50,7 @@ def _run(drive, store, network, boxes=None):
 
 def test_every_painted_defect_becomes_exactly_one_defect(drive, store, network):
     summary = _run(drive, store, network)
-    defects = read_defects(store)
+    defects = select_defects(store)
     assert summary.defects.new == len(defects) == len(drive.defects())
     scored = defect_errors(defects, drive, network)
     assert (scored.matches == 1).all(), scored
@@ -66,20 +68,20 @@ def test_every_painted_defect_becomes_exactly_one_defect(drive, store, network):
 
 def test_second_run_of_the_same_survey_changes_nothing(drive, store, network):
     _run(drive, store, network)
-    before = count_rows(store), read_defects(store)
+    before = count_rows(store), select_defects(store)
     again = _run(drive, store, network)
     assert again.already_stored
     assert count_rows(store) == before[0]
-    pd.testing.assert_frame_equal(read_defects(store), before[1])
+    pd.testing.assert_frame_equal(select_defects(store), before[1])
 
 
 def test_second_survey_updates_and_never_duplicates(drive, resurvey, store, network):
     _run(drive, store, network)
-    first = read_defects(store)
+    first = select_defects(store)
     summary = _run(resurvey, store, network)
     assert summary.survey_id == 2 and not summary.already_stored
     assert summary.defects.new == 0 and summary.defects.updated == len(first)
-    after = read_defects(store)
+    after = select_defects(store)
     assert len(after) == len(first)
     assert (after.n_surveys == 2).all() and (after.last_survey_id == 2).all()
     assert (after.set_index("id").n_obs > first.set_index("id").n_obs).all()
@@ -89,11 +91,11 @@ def test_defect_not_seen_again_is_flagged_not_deleted(drive, resurvey, store, ne
     _run(drive, store, network)
     gone = int(drive.defects().id.iloc[2])
     _run(resurvey, store, network, boxes=resurvey.boxes().query("defect != @gone"))
-    after = read_defects(store)
+    after = select_defects(store)
     assert len(after) == len(drive.defects())
     flagged = after[after.status == "not re-observed"]
     assert len(flagged) == 1
-    history = defect_history(store, int(flagged.id.iloc[0]))
+    history = pd.DataFrame(status_history(store, int(flagged.id.iloc[0])).history)
     assert list(history.status) == ["open", "not re-observed"] and "survey 2" in history.by.iloc[-1]
 
 
@@ -103,9 +105,9 @@ def test_fixed_defect_seen_again_is_reopened(drive, resurvey, store, network):
         conn.execute(text("update defects set status = 'fixed' where id = 1"))
     summary = _run(resurvey, store, network)
     assert summary.defects.reopened == 1
-    after = read_defects(store).set_index("id")
+    after = select_defects(store).set_index("id")
     assert after.loc[1, "status"] == "open"
-    assert "reopened" in defect_history(store, 1).note.iloc[-1]
+    assert "reopened" in pd.DataFrame(status_history(store, 1).history).note.iloc[-1]
 
 
 def test_network_that_misses_the_survey_is_refused(drive, store, tmp_path):

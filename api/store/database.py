@@ -89,10 +89,15 @@ class Store:
             return False
 
 
+def originals_root(images_dir: Path) -> Path:
+    """The folder of unmasked originals (`--keep-originals`): beside the image folder, never inside it."""
+    return images_dir.with_name(images_dir.name + "-originals")
+
+
 def _remove_sqlite_files(path: Path, images_dir: Path) -> None:
     for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         name.unlink(missing_ok=True)
-    for folder in (images_dir, images_dir.with_name(images_dir.name + "-originals")):
+    for folder in (images_dir, originals_root(images_dir)):
         try:
             folder.rmdir()  # only when empty
         except OSError:

@@ -47,11 +47,17 @@ def record_status(store: Store, defect_id: int, status: str, *, note: str | None
             if _status(conn, defect_id) is None:
                 return None
             conn.execute(update(d).where(d.c.id == defect_id).values(status=status, updated_at=now))
-            conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=status, note=note, by=by,
-                                                                at=now, survey_id=None))
+            add_history(conn, defect_id, status, note, by=by, at=now)
             return StatusRecord(status, _history(conn, defect_id))
 
     return retry_when_locked(write)
+
+
+def add_history(conn: Connection, defect_id: int, status: str, note: str | None, *, by: str, at: datetime,
+                survey_id: int | None = None) -> None:
+    """One entry of a defect's history, written by a person's status update or by a survey."""
+    conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=status, note=note, by=by, at=at,
+                                                        survey_id=survey_id))
 
 
 def _status(conn: Connection, defect_id: int) -> str | None:

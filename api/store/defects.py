@@ -1,4 +1,4 @@
-"""Defects in the store: read them for merging and listing, apply a survey's changes with it.
+"""Defects in the store as a survey changes them: its changes applied, the reads it makes, condition.
 
 A survey's defect changes (new defects, updated ones, status changes, coverage, the segments it was
 snapped to) are computed by geo/ (`core.changes.DefectChanges`) and applied here by
@@ -13,40 +13,16 @@ import math
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from roadscan.api.store import schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.defect_status import add_history
 from roadscan.core.changes import DefectChanges
 from roadscan.core.statuses import ACTIVE_STATUSES
 from roadscan.core.tables import COVERAGE_COLUMNS, STORED_DEFECT_COLUMNS
 
 CHUNK = 500  # ids per IN (...): SQLite caps bound parameters per statement
-
-
-def read_defects(store: Store, *, bbox: tuple[float, float, float, float] | None = None,
-                 statuses: tuple[str, ...] | None = None, conn: Connection | None = None) -> pd.DataFrame:
-    """Defects (optionally within a lon/lat bbox and with given statuses), highest priority first."""
-    d = schema.defects
-    query = select(d).order_by(d.c.priority.desc(), d.c.id)
-    if bbox is not None:
-        minx, miny, maxx, maxy = bbox
-        query = query.where(and_(d.c.lon >= minx, d.c.lon <= maxx, d.c.lat >= miny, d.c.lat <= maxy))
-    if statuses:
-        query = query.where(d.c.status.in_(statuses))
-    if conn is None:
-        with store.engine.connect() as own:
-            rows = own.execute(query).mappings().all()
-    else:
-        rows = conn.execute(query).mappings().all()
-    return pd.DataFrame(rows, columns=list(d.c.keys()))
-
-
-def defect_history(store: Store, defect_id: int) -> pd.DataFrame:
-    h = schema.defect_history
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(h).where(h.c.defect_id == defect_id).order_by(h.c.at, h.c.id)).mappings().all()
-    return pd.DataFrame(rows, columns=list(h.c.keys()))
 
 
 def read_condition(store: Store, level: str = "segment") -> pd.DataFrame:
@@ -101,11 +77,6 @@ def _row(record: dict, fields: list[str]) -> dict:
     return {k: _clean(record.get(k)) for k in fields}
 
 
-def _history(conn: Connection, defect_id: int, status: str, note: str, survey_id: int, now: datetime) -> None:
-    conn.execute(schema.defect_history.insert().values(defect_id=defect_id, status=status, note=note,
-                                                        by=f"survey {survey_id}", at=now, survey_id=survey_id))
-
-
 def apply_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], changes: DefectChanges) -> None:
     """Write a survey's defect changes in the caller's transaction, exactly as geo/ computed them."""
     now = datetime.now(timezone.utc)
@@ -138,7 +109,7 @@ def apply_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], c
                   "last_survey_id": survey_id, "updated_at": now, "evidence_observation_id": None, **evidence(rec)}
         defect_id = conn.execute(d.insert().values(**values)).inserted_primary_key[0]
         link(defect_id, list(rec["obs_rows"]))
-        _history(conn, defect_id, rec["status"], rec["note"], survey_id, now)
+        add_history(conn, defect_id, rec["status"], rec["note"], by=f"survey {survey_id}", at=now, survey_id=survey_id)
 
     for rec in changes.updates.to_dict("records"):
         defect_id = int(rec["defect_id"])
@@ -149,7 +120,7 @@ def apply_defect_changes(conn: Connection, survey_id: int, obs_ids: list[int], c
     for rec in changes.status_changes.to_dict("records"):
         defect_id = int(rec["defect_id"])
         conn.execute(update(d).where(d.c.id == defect_id).values(status=rec["status"], updated_at=now))
-        _history(conn, defect_id, rec["status"], rec["note"], survey_id, now)
+        add_history(conn, defect_id, rec["status"], rec["note"], by=f"survey {survey_id}", at=now, survey_id=survey_id)
 
     if len(changes.coverage):
         conn.execute(schema.coverage.insert(), [{**_row(r, COVERAGE_COLUMNS), "survey_id": survey_id}

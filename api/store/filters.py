@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import shapely
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from roadscan.api.store import schema
@@ -145,10 +145,14 @@ def select_top(store: Store, flt: DefectFilter, *, limit: int, min_priority: flo
     return pd.concat(kept, ignore_index=True).head(limit) if kept else pd.DataFrame(columns=columns)
 
 
-def select_defects(store: Store, flt: DefectFilter) -> pd.DataFrame:
+def select_defects(store: Store, flt: DefectFilter = DefectFilter()) -> pd.DataFrame:
     """The defects the filter selects, every stored column, highest priority first (area not applied)."""
-    d = schema.defects
-    query = select(d).where(*defect_clauses(flt, store.engine.dialect.name)).order_by(d.c.priority.desc(), d.c.id)
     with store.engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    return pd.DataFrame(rows, columns=list(d.c.keys()))
+        return defects_matching(conn, flt)
+
+
+def defects_matching(conn: Connection, flt: DefectFilter) -> pd.DataFrame:
+    """`select_defects` on an open connection (inside a survey's transaction, say)."""
+    d = schema.defects
+    query = select(d).where(*defect_clauses(flt, conn.dialect.name)).order_by(d.c.priority.desc(), d.c.id)
+    return pd.DataFrame(conn.execute(query).mappings().all(), columns=list(d.c.keys()))

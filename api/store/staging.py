@@ -19,7 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from roadscan.api.store.database import Store
+from roadscan.api.store.database import Store, originals_root
+from roadscan.api.store.surveys import survey_image_dir
 from roadscan.core.errors import StoreError
 
 PREFIX = ".staging-"
@@ -58,7 +59,7 @@ def is_stale(folder: Path, *, now: float | None = None) -> bool:
 def remove_stale(store: Store) -> list[Path]:
     """Remove the scratch folders of runs that were killed (images and originals); returns them."""
     removed = []
-    for parent in (store.images_dir, store.images_dir.with_name(store.images_dir.name + "-originals")):
+    for parent in (store.images_dir, originals_root(store.images_dir)):
         if not parent.is_dir():
             continue
         for folder in parent.glob(PREFIX + "*"):
@@ -79,8 +80,8 @@ def staging_dir(store: Store) -> Path:
 
 
 def originals_dir(store: Store, fingerprint: str) -> Path:
-    """Where `--keep-originals` puts a survey's unmasked frames: beside the image folder, never inside it."""
-    return store.images_dir.with_name(store.images_dir.name + "-originals") / f"survey-{fingerprint[:16]}"
+    """Where `--keep-originals` puts a survey's unmasked frames: named like its image folder, in originals_root."""
+    return originals_root(store.images_dir) / survey_image_dir(store, fingerprint).name
 
 
 class ImageStaging:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from roadscan.api.store import defects, schema
 from roadscan.api.store.database import Store
+from roadscan.api.store.filters import DefectFilter, defects_matching
 from roadscan.core.changes import DefectChanges
 from roadscan.core.errors import StoreError
 from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
@@ -84,7 +85,7 @@ class SurveyTransaction:
 
     def defects_near(self, bbox: tuple[float, float, float, float]) -> pd.DataFrame:
         """Stored defects within a lon/lat box: the candidates a new survey's sightings may match."""
-        return defects.read_defects(None, bbox=bbox, conn=self._conn)
+        return defects_matching(self._conn, DefectFilter(bbox=bbox))
 
     def apply(self, changes: DefectChanges) -> None:
         defects.apply_defect_changes(self._conn, self.survey_id, self.observation_ids, changes)
