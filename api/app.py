@@ -21,7 +21,6 @@ from roadscan.api.ogc.cql2_guard import PARSERS
 from roadscan.api.request_body import BodyGuard
 from roadscan.api.openapi import install_docs, openapi_30
 from roadscan.api.store.database import Store, open_store
-from roadscan.core.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,7 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
     if isinstance(db, Store):
         store, owned = db, False
     else:
-        if "://" not in str(db) and not Path(db).expanduser().is_file():
-            raise StoreError("no store here", path=db, hint="process a survey into it first (roadscan process ... --db)")
-        store, owned = open_store(db), True
+        store, owned = open_store(db, create=False), True  # "no store here" rather than serve an empty new one
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
