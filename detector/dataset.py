@@ -267,6 +267,22 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
     return frames, boxes.dropna(subset=["code"])
 
 
+def _repeat_training_images(images: pd.DataFrame, sources: dict, where: Path) -> pd.DataFrame:
+    """Oversample a source (`repeat: N`): its training images N times, validation once.
+
+    Copies under their own names rather than a repeated list file, because ultralytics keys its
+    label cache by image path and would fold repeated entries back into one.
+    """
+    extra = []
+    for name, src in sources.items():
+        repeat = src.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise DatasetError(f"source {name!r}: `repeat:` must be a whole number >= 1, not {repeat!r}", path=where)
+        train = images[(images["source"] == name) & (images["split"] == "train")]
+        extra += [train.assign(key=train["key"] + f"_r{i}") for i in range(1, repeat)]
+    return pd.concat([images, *extra], ignore_index=True) if extra else images
+
+
 def _yolo_lines(boxes: pd.DataFrame) -> tuple[pd.Series, int]:
     """Label lines per image key (normalised, clipped to the image) and how many boxes were dropped.
 
@@ -337,6 +353,8 @@ def build_dataset(sources_yaml: Path | str = DEFAULT_SOURCES, out_dir: Path | st
         boxes.append(b.assign(key=name + "_" + b["image"]))
     images = pd.concat(frames, ignore_index=True)
     images["key"] = images["source"] + "_" + images["stem"]
+    images["label_key"] = images["key"]
+    images = _repeat_training_images(images, sources, sources_yaml)
     images["folder"] = np.where(images["split"] == "train", "train", "val_" + images["source"])
     dropped_images = int((images["split"] == "drop").sum())
     images = images[images["split"] != "drop"]
@@ -347,10 +365,10 @@ def build_dataset(sources_yaml: Path | str = DEFAULT_SOURCES, out_dir: Path | st
         (out_dir / "images" / folder).mkdir(parents=True)
         (out_dir / "labels" / folder).mkdir(parents=True)
     rel = []
-    for file, key, folder in zip(images["file"], images["key"], images["folder"]):
+    for file, key, label_key, folder in zip(images["file"], images["key"], images["label_key"], images["folder"]):
         suffix = ".jpg" if imgsz_cap else file.suffix
         _place_image(file, out_dir / "images" / folder / f"{key}{suffix}", imgsz_cap)
-        text = lines.get(key)  # images without boxes get an empty file: background, not missing
+        text = lines.get(label_key)  # images without boxes get an empty file: background, not missing
         (out_dir / "labels" / folder / f"{key}.txt").write_text(f"{text}\n" if text else "")
         rel.append(f"images/{folder}/{key}{suffix}")
     manifest = pd.DataFrame({"image": rel, "source": images["source"].to_numpy(),

@@ -139,6 +139,22 @@ def test_rebuild_replaces_a_previous_build_but_not_a_foreign_folder(tmp_path):
         build_dataset(sources, tmp_path / "foreign")
 
 
+def test_repeat_oversamples_a_sources_training_images_only(tmp_path):
+    sources = make_sources(tmp_path)
+    sources.write_text(sources.read_text().replace("classes: {0: D40}", "classes: {0: D40}\n    repeat: 3"))
+    result = build_dataset(sources, tmp_path / "build")
+    train = sorted(p.name for p in (result.out_dir / "images" / "train").iterdir() if p.name.startswith("pot_"))
+    assert train == ["pot_a.jpg", "pot_a_r1.jpg", "pot_a_r2.jpg", "pot_b.jpg", "pot_b_r1.jpg", "pot_b_r2.jpg"]
+    labels = result.out_dir / "labels" / "train"
+    assert (labels / "pot_a_r2.txt").read_text() == (labels / "pot_a.txt").read_text() != ""
+    assert [p.name for p in (result.out_dir / "images" / "val_pot").iterdir()] == ["pot_c.jpg"]
+    stats = dataset_stats(result.out_dir).set_index(["split", "source", "code"])
+    assert stats.loc[("train", "pot", "D40")].tolist() == [6, 6]
+    sources.write_text(sources.read_text().replace("repeat: 3", "repeat: 0"))
+    with pytest.raises(DatasetError, match="repeat"):
+        build_dataset(sources, tmp_path / "build")
+
+
 def test_unmapped_class_is_a_dataset_error(tmp_path):
     sources = make_sources(tmp_path)
     sources.write_text(sources.read_text().replace(", D44: null", ""))
