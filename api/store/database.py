@@ -45,8 +45,35 @@ def _v3_to_v4(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE defect_photos ADD COLUMN anonymised TEXT")
 
 
+def _v4_to_v5(conn: Connection) -> None:
+    """Indexes that keep a survey's write bounded by its own area, whatever the store holds (issue 13)."""
+    for index in schema.INGEST_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+# Since schema 6 (issue 14): columns added to existing tables, by table.
+V6_COLUMNS = {
+    "segments": ("source_id VARCHAR(100)", "source_kind VARCHAR(32)", "municipality_code VARCHAR(16)",
+                 "road_code VARCHAR(100)", "road_start_m FLOAT"),
+    "defects": ("source_id VARCHAR(100)", "source_kind VARCHAR(32)", "municipality_code VARCHAR(16)",
+                "road_code VARCHAR(100)", "road_chainage_m FLOAT", "external_ref VARCHAR(200)"),
+    "defect_history": ("external_ref VARCHAR(200)",),
+}
+
+
+def _v5_to_v6(conn: Connection) -> None:
+    """The source network's road reference on segments and defects; a defect's external reference (and
+    its history). Rows stored before have NULL there until a survey updates them."""
+    for table, columns in V6_COLUMNS.items():
+        have = {c["name"] for c in inspect(conn).get_columns(table)}  # tables made by an earlier step have them
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
 # Migrations from version N to N+1, run in one transaction each.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                    5: _v5_to_v6}
 
 
 class Store:
@@ -57,6 +84,7 @@ class Store:
         self.images_dir = images_dir
         self.location = location
         self.created = created  # the SQLite file this open created, if it did
+        self.upgraded: tuple[int, int] = (0, 0)  # schema versions before and after this open (0: created)
 
     def image_file(self, relative: str | None) -> Path | None:
         """The file a stored relative image path names, if it exists inside the image folder; None
@@ -116,14 +144,17 @@ def default_db_path() -> str | Path:
 
 
 def _url_engine(url: str) -> Engine:
+    from roadscan.api.store import postgis
+
     try:
-        return create_engine(url, future=True)
+        target = postgis.engine_url(url)
+        return create_engine(target, future=True, **postgis.engine_options(target))
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreError(f"is not a database URL roadscan can read ({exc})", path=url,
                          hint="a SQLite file (roads.db), sqlite:////absolute/path.db or postgresql://...") from None
     except ImportError as exc:
         raise StoreError(f"needs a database driver that is not installed ({exc.name or exc})", path=url,
-                         hint="install the driver for this database (PostgreSQL: pip install psycopg)") from None
+                         hint="install the driver for this database (PostgreSQL: pip install 'roadscan[postgres]')") from None
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -191,13 +222,15 @@ def open_store(db: str | Path | None = None, *, create: bool = True) -> Store:
         where = str(path)
     try:
         with database_errors(where, "cannot open the database"):
-            _ensure_schema(engine, where, create=create)
+            upgraded = _ensure_schema(engine, where, create=create)
     except StoreError:
         engine.dispose()
         if created is not None:
             _remove_sqlite_files(created, images_dir)
         raise
-    return Store(engine, images_dir, where, created=created)
+    store = Store(engine, images_dir, where, created=created)
+    store.upgraded = upgraded
+    return store
 
 
 def _read_version(conn: Connection, where: str) -> int:
@@ -213,23 +246,52 @@ def _read_version(conn: Connection, where: str) -> int:
     return version
 
 
-def _ensure_schema(engine: Engine, where: str, *, create: bool = True) -> None:
+def _ensure_schema(engine: Engine, where: str, *, create: bool = True) -> tuple[int, int]:
+    """Create or migrate the schema; returns the versions before and after (0 before: created now).
+
+    On PostgreSQL each step holds a transaction-level advisory lock and reads the version again, so that
+    concurrent first opens (two `roadscan process` runs on an empty database, API servers starting
+    together) create or migrate it once; PostGIS's own columns and indexes come last (postgis.py).
+    """
+    from roadscan.api.store import postgis
+
     with engine.begin() as conn:
+        postgis.lock_schema(conn)
         if not inspect(conn).has_table("meta"):
             if not create:
                 raise StoreError("holds no roadscan store", path=where, hint=NO_STORE_HINT)
             schema.metadata.create_all(conn)
             conn.execute(schema.meta.insert().values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
-            return
-        version = _read_version(conn, where)
+            if postgis.is_postgres(conn):
+                postgis.ensure_postgis(conn, where)
+            return 0, schema.SCHEMA_VERSION
+        version = before = _read_version(conn, where)
     if version > schema.SCHEMA_VERSION:
         raise StoreError(f"was written by a newer roadscan (schema {version}, this one knows {schema.SCHEMA_VERSION})",
                          path=where, hint="upgrade roadscan")
     while version < schema.SCHEMA_VERSION:
         with engine.begin() as conn:
+            postgis.lock_schema(conn)
+            version = _read_version(conn, where)  # another process may have migrated it meanwhile
+            if version >= schema.SCHEMA_VERSION:
+                break
             MIGRATIONS[version](conn)
             version += 1
             conn.execute(schema.meta.update().where(schema.meta.c.key == "schema_version").values(value=str(version)))
+    if postgis.is_postgres(engine):
+        with engine.begin() as conn:
+            postgis.lock_schema(conn)
+            postgis.ensure_postgis(conn, where)
+    return before, version
+
+
+def upgrade_store(db: str | Path | None = None) -> tuple[str, int, int]:
+    """`roadscan db upgrade`: open an existing store, migrating it; its location and versions before and after."""
+    store = open_store(db, create=False)
+    try:
+        return store.location, store.upgraded[0], store.upgraded[1]
+    finally:
+        store.close()
 
 
 def schema_version(store: Store) -> int:
