@@ -154,7 +154,7 @@ def test_schema_1_store_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     _make_v1_store(path)
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 4
+        assert schema_version(store) == SCHEMA_VERSION
         staged = staged_with_image(store)
         sid = write_survey(store, survey_row(), frames_table(), obs_table(), staged)
         with store.engine.connect() as conn:
@@ -173,7 +173,7 @@ def test_schema_2_store_is_migrated_in_place(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.executescript((Path(__file__).parent / "fixtures" / "schema_v2.sql").read_text())
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 4
+        assert schema_version(store) == SCHEMA_VERSION
         with store.engine.connect() as conn:
             tables = {r[0] for r in conn.execute(text("select name from sqlite_master where type='table'"))}
             key_cols = {r[1] for r in conn.execute(text("pragma table_info(api_keys)"))}
@@ -201,7 +201,7 @@ def test_schema_3_store_is_migrated_in_place(tmp_path):
         conn.execute("insert into defect_photos (id, defect_id, path, content_type, bytes, width, height, note, "
                      "\"by\", at) values (1, 1, 'photos/p.jpg', 'image/jpeg', 1234, 64, 48, 'after', 'crew', ?)", (at,))
     with open_store(path) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 4
+        assert schema_version(store) == SCHEMA_VERSION
         with store.engine.connect() as conn:
             row = conn.execute(text("select * from defect_photos")).mappings().one()
     assert row["anonymised"] is None

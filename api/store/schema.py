@@ -12,8 +12,8 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 4  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
-# 3: API keys, defect photos; 4: photos record their anonymisation
+SCHEMA_VERSION = 5  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
+# 3: API keys, defect photos; 4: photos record their anonymisation; 5: indexes that bound a survey's write
 
 metadata = MetaData()
 
@@ -247,3 +247,11 @@ Index("ix_history_defect", defect_history.c.defect_id)
 Index("ix_coverage_survey", coverage.c.survey_id)
 Index("ix_condition_segment", segment_condition.c.segment_id)
 Index("ix_photos_defect", defect_photos.c.defect_id)
+# Since schema 5: a survey's write reads and deletes only by these (issue 13): the coverage of the segments it
+# touched (condition), and on --replace the rows that name the survey it replaces (foreign keys SET NULL).
+INGEST_INDEXES = (
+    Index("ix_coverage_segment", coverage.c.segment_id),
+    Index("ix_defects_first_survey", defects.c.first_survey_id),
+    Index("ix_defects_last_survey", defects.c.last_survey_id),
+    Index("ix_history_survey", defect_history.c.survey_id),
+)
