@@ -154,6 +154,17 @@ def split_by_groups(groups: pd.Series, val_groups: Iterable[str]) -> np.ndarray:
     return np.where(groups.isin(set(val_groups)).to_numpy(), "val", "train")
 
 
+def split_by_tail(stems: pd.Series, val_fraction: float) -> np.ndarray:
+    """'train' or 'val' per frame: the last `val_fraction` of the frames in name order held out.
+
+    For a folder with no road or id structure to split by: frames named in capture order are
+    consecutive, so a contiguous tail is far less leaky than a random pick.
+    """
+    order = stems.rank(method="first").to_numpy() - 1
+    n_val = int(round(len(stems) * val_fraction))
+    return np.where(order >= len(stems) - n_val, "val", "train")
+
+
 # --------------------------------------------------------------------------------------- builder
 
 
@@ -241,9 +252,15 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
                                        path=where, hint="adjust split.id_pattern")
                 frame["split"] = split_by_id_blocks(ids.astype(int).to_numpy(), rule["val_blocks"],
                                                     int(rule.get("gap", 0)))
+            elif isinstance(rule, dict) and "val_fraction" in rule:
+                fraction = rule["val_fraction"]
+                if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+                    raise DatasetError(f"source {name!r}: `val_fraction` must lie between 0 and 1, not {fraction!r}",
+                                       path=where)
+                frame["split"] = split_by_tail(frame["stem"], fraction)
             else:
-                raise DatasetError(f"source {name!r}: `split:` needs `val_blocks: [[first, last], ...]` "
-                                   "or `val_groups: [...]`", path=where)
+                raise DatasetError(f"source {name!r}: `split:` needs `val_blocks: [[first, last], ...]`, "
+                                   "`val_groups: [...]` or `val_fraction: F`", path=where)
         else:
             frame["split"] = split
         orphans = set(boxes["image"]) - set(frame["stem"])
@@ -267,14 +284,28 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
     return frames, boxes.dropna(subset=["code"])
 
 
-def _repeat_training_images(images: pd.DataFrame, sources: dict, where: Path) -> pd.DataFrame:
-    """Oversample a source (`repeat: N`): its training images N times, validation once.
+def _limit_training_images(images: pd.DataFrame, name: str, limit, where: Path) -> pd.DataFrame:
+    """Keep `train_frames: N` of a source's training images: the first N of a fixed shuffle, so a
+    smaller subset is always part of a larger one (curves of accuracy against frames used)."""
+    if limit is None:
+        return images
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise DatasetError(f"source {name!r}: `train_frames:` must be a whole number >= 0, not {limit!r}", path=where)
+    train = images.index[(images["source"] == name) & (images["split"] == "train")]
+    ranked = train[np.random.default_rng(0).permutation(len(train))]
+    return images.drop(index=ranked[limit:])
 
-    Copies under their own names rather than a repeated list file, because ultralytics keys its
+
+def _training_mix(images: pd.DataFrame, sources: dict, where: Path) -> pd.DataFrame:
+    """Each source's share of the training images: `train_frames: N` keeps N of them, `repeat: N`
+    oversamples them N times (validation images are never touched).
+
+    Repeats are copies under their own names rather than a repeated list file, because ultralytics keys its
     label cache by image path and would fold repeated entries back into one.
     """
     extra = []
     for name, src in sources.items():
+        images = _limit_training_images(images, name, src.get("train_frames"), where)
         repeat = src.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise DatasetError(f"source {name!r}: `repeat:` must be a whole number >= 1, not {repeat!r}", path=where)
@@ -354,7 +385,7 @@ def build_dataset(sources_yaml: Path | str = DEFAULT_SOURCES, out_dir: Path | st
     images = pd.concat(frames, ignore_index=True)
     images["key"] = images["source"] + "_" + images["stem"]
     images["label_key"] = images["key"]
-    images = _repeat_training_images(images, sources, sources_yaml)
+    images = _training_mix(images, sources, sources_yaml)
     images["folder"] = np.where(images["split"] == "train", "train", "val_" + images["source"])
     dropped_images = int((images["split"] == "drop").sum())
     images = images[images["split"] != "drop"]

@@ -73,12 +73,12 @@ def _epoch_line(trainer) -> str:
 
 
 def train_cmd(
-    data: Annotated[Path, typer.Argument(help="data.yaml written by `roadscan dataset build`.")],
+    data: Annotated[Path, typer.Argument(help="data.yaml written by `roadscan dataset build`, or a folder of your own labelled frames (images/ + labels/, YOLO format) to adapt the shipped model to.")],
     name: Annotated[str, typer.Option("--name", help="Run name: the run is written to PROJECT/NAME.")],
-    model: Annotated[Optional[str], typer.Option("--model", help="Weights (.pt) to fine-tune from, as --model means in every command.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Weights (.pt) to fine-tune from, as --model means in every command (default for a folder of frames: the shipped model).")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture YAML to train from scratch instead (default yolo11n.yaml).")] = None,
     weights: Annotated[Optional[str], hidden_alias("--from", "--model")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs (with --hours: re-derived from the measured epoch time).")] = 25,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (with --hours: re-derived from the measured epoch time); default 25, or 10 to adapt to a folder.")] = None,
     imgsz: Annotated[int, typer.Option(help="Training image size in pixels.")] = 416,
     batch: Annotated[int, typer.Option(help="Images per training batch.")] = 16,
     hours: Annotated[Optional[float], typer.Option(help="Wall-time budget; the schedule is fitted into it.")] = None,
@@ -86,14 +86,27 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="cpu, or cuda / 0 for an NVIDIA GPU.")] = "cpu",
     project: Annotated[Path, typer.Option(help="Folder of training runs.")] = Path("runs/train"),
     threads: Annotated[int, typer.Option(help="Torch CPU threads (0: ultralytics' choice).")] = 2,
+    classes: Annotated[Optional[str], typer.Option(help="Folder of frames: its class ids as roadscan codes, e.g. 0=D20,1=D40 (none drops a class).")] = None,
+    val_groups: Annotated[Optional[str], typer.Option("--val-groups", help="Folder of frames: roads (groups) held out for validation, e.g. DF_070,DF_080.")] = None,
+    group_pattern: Annotated[Optional[str], typer.Option("--group-pattern", help="Folder of frames: regex whose first group is a frame's road in its file name.")] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folder of frames without --val-groups: the last share of frames (name order) held out.")] = 0.2,
+    frames: Annotated[Optional[int], typer.Option("--frames", help="Folder of frames: train on only N of its training frames.")] = None,
 ) -> None:
-    """Train (or resume) the detector, offline; one progress line per epoch."""
-    from roadscan.detector.training import train
+    """Train (or resume) the detector, offline, or adapt it to a folder of your own labelled frames."""
+    from roadscan.detector.adaptation import is_frames_folder
 
-    start = _training_start(model, arch, weights)
-    result = train(data, model=start, epochs=epochs, imgsz=imgsz, batch=batch, hours=hours, resume=resume,
-                   device=device, project=project, name=name, threads=threads or None,
-                   callbacks={"on_fit_epoch_end": lambda trainer: err_console.print(_epoch_line(trainer), highlight=False)})
+    progress = {"on_fit_epoch_end": lambda trainer: err_console.print(_epoch_line(trainer), highlight=False)}
+    if is_frames_folder(data) and not resume:
+        result = _adapt(data, name, _training_start(model, arch, weights, default=None), classes=classes,
+                        val_groups=val_groups, group_pattern=group_pattern, val_fraction=val_fraction, frames=frames,
+                        epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=project,
+                        threads=threads or None, callbacks=progress)
+    else:
+        from roadscan.detector.training import train
+
+        start = _training_start(model, arch, weights)
+        result = train(data, model=start, epochs=epochs or 25, imgsz=imgsz, batch=batch, hours=hours, resume=resume,
+                       device=device, project=project, name=name, threads=threads or None, callbacks=progress)
     m = result.metrics
     console.print(styled(("Run finished", "bold green"), f": {result.run_dir} in {result.seconds / 3600:.2f} h"))
     console.print(f"  best weights: {result.best}")
@@ -102,10 +115,29 @@ def train_cmd(
     console.print(f"  next: roadscan evaluate --model {result.best} --data DATA, then roadscan export-model --model {result.best}")
 
 
+def _adapt(folder: Path, name: str, start: str | None, *, classes: str | None, val_groups: str | None,
+           epochs: int | None, **options):
+    """Fine-tune on a folder of the user's frames: the shipped weights unless --model says otherwise."""
+    from roadscan.detector.adaptation import EPOCHS, adapt
+    from roadscan.detector.evaluation import parse_classes
+    from roadscan.detector.models import shipped_model
+
+    start = start or shipped_model("pt")
+    if start is None:
+        raise ConfigError("no shipped weights (.pt) to adapt from in this install", hint="give --model WEIGHTS.pt")
+    console.print(f"adapting {start} to the frames in {folder}")
+    out = adapt(folder, name, model=start, classes=parse_classes(classes) or {},
+                val_groups=[g for g in (val_groups or "").split(",") if g] or None, epochs=epochs or EPOCHS, **options)
+    counts = out.dataset.stats.query("code == 'all'").set_index("split")["images"]
+    console.print(f"  frames: {int(counts.get('train', 0))} to train on, {int(counts.get('val', 0))} held out")
+    console.print(f"  for the pipeline: roadscan process ... --model {out.onnx}")
+    return out.run
+
+
 ARCH_SUFFIXES = (".yaml", ".yml")
 
 
-def _training_start(model: str | None, arch: str | None, weights: str | None) -> str:
+def _training_start(model: str | None, arch: str | None, weights: str | None, default: str | None = "yolo11n.yaml") -> str | None:
     """What training starts from: weights (--model, or the old --from) or an architecture (--arch).
 
     `--model X.yaml` is read as an architecture, as train's --model meant before it named weights.
@@ -121,7 +153,7 @@ def _training_start(model: str | None, arch: str | None, weights: str | None) ->
     if model is not None and arch is not None:
         raise ConfigError("give either --model (weights to fine-tune from) or --arch (an architecture to train "
                           "from scratch), not both")
-    return model or arch or "yolo11n.yaml"
+    return model or arch or default
 
 
 def evaluate_cmd(
@@ -160,6 +192,40 @@ def evaluate_cmd(
     console.print(f"classes from {evalset.classes_from}; {len(evalset.images)} images in {ev.seconds:.1f} s "
                   f"({len(evalset.images) / max(ev.seconds, 1e-9):.1f} frames/s)")
     console.print(styled(("Report", "bold green"), f": {out} ({', '.join(p.name for p in files.values())})"))
+
+
+def calibrate_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Weights to calibrate: .onnx (thresholds go into its metadata) or .pt (a .thresholds.json beside it).")],
+    data: Annotated[str, typer.Option("--data", help="Validation data: a data YAML (e.g. build/dataset/data.yaml, every val folder scored), a folder or a source name.")] = "build/dataset/data.yaml",
+    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 416,
+    batch: Annotated[int, typer.Option(help="Frames per detector batch.")] = 8,
+    classes: Annotated[Optional[str], typer.Option(help="Class map for the labels, e.g. 0=D40 (default: names, or the dataset definition).")] = None,
+    sources: SourcesOption = None,
+    backend: Annotated[Optional[str], typer.Option(help="ultralytics or onnx (default: by the model file's suffix).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, or cuda / 0 for an NVIDIA GPU.")] = "cpu",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the thresholds without storing them.")] = False,
+) -> None:
+    """Choose each class's confidence threshold on validation data (F1-optimal) and store it with the model."""
+    from rich.table import Table
+
+    from roadscan.console import print_table
+    from roadscan.core.classes import human_name
+    from roadscan.detector.dataset import DEFAULT_SOURCES
+    from roadscan.detector.evaluation import calibrate, load_eval_set, parse_classes
+
+    evalset = load_eval_set(data, classes=parse_classes(classes), sources_yaml=sources or DEFAULT_SOURCES)
+    with err_console.status(f"scoring {len(evalset.images)} validation images"):
+        ev, found, written = calibrate(model, evalset, write=not dry_run, imgsz=imgsz, batch=batch, backend=backend,
+                                       device=device)
+    table = Table("class", "threshold", "precision", "recall", "F1", "boxes", "calibrated on",
+                  title=f"Per-class confidence thresholds of {Path(model).name} on {evalset.name}")
+    for code, sc in found.scores.items():
+        table.add_row(f"{code} {human_name(code)}", f"{sc.threshold:.3f}" + ("" if sc.calibrated else " (default)"),
+                      f"{sc.precision:.3f}", f"{sc.recall:.3f}", f"{sc.f1:.3f}", str(sc.instances), ", ".join(sc.sets))
+    print_table(table)
+    console.print(f"classes without validation boxes keep {found.default:.2f}; --confidence on process overrides all")
+    if written is not None:
+        console.print(styled(("Stored", "bold green"), f": {written}"))
 
 
 def export_cmd(
@@ -202,5 +268,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dataset_app, name="dataset")
     app.command("train", cls=Command)(train_cmd)
     app.command("evaluate", cls=Command)(evaluate_cmd)
+    app.command("calibrate", cls=Command)(calibrate_cmd)
     app.command("export-model", cls=Command)(export_cmd)
     app.command("learning-curve", cls=Command)(learning_curve_cmd)
