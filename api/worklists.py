@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from roadscan.core.statuses import OPEN_STATUSES
 from roadscan.api.auth import AUTH_ERRORS, Principal, Reader
+from roadscan.api.exports import defect_links
 from roadscan.api.hosts import base_url
 from roadscan.api.ogc.errors import ExceptionBody, bad_request
 from roadscan.api.routing import plan_route
@@ -30,7 +31,8 @@ from roadscan.core.errors import ConfigError
 DEFAULT_STATUSES = OPEN_STATUSES  # what is still to do
 MAX_ITEMS = 500
 COLUMNS = ["order", "id", "code", "class", "road", "chainage_m", "side", "severity", "priority",
-           "priority_breakdown", "status", "lat", "lon", "route_m", "leg_m", "by_road", "image"]
+           "priority_breakdown", "status", "lat", "lon", "route_m", "leg_m", "by_road", "image", "map",
+           "source_id", "municipality_code", "road_code", "road_chainage_m", "external_ref"]
 
 router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
                                                     400: {"model": ExceptionBody, "description": "bad parameter"}})
@@ -80,7 +82,8 @@ def _cell(value) -> Any:
 def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
     base = base_url(request)
     items = []
-    for n, r in enumerate(table.to_dict("records"), start=1):
+    links = defect_links(table, base) if len(table) else pd.DataFrame(columns=["image_url", "map_url"])
+    for n, (r, link) in enumerate(zip(table.to_dict("records"), links.to_dict("records")), start=1):
         breakdown = r.get("priority_breakdown")
         if isinstance(breakdown, str):
             breakdown = json.loads(breakdown)
@@ -91,7 +94,9 @@ def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
             "lat": float(r["lat"]), "lon": float(r["lon"]),
             "route_m": _cell(r.get("route_m")), "leg_m": _cell(r.get("leg_m")),
             "by_road": None if r.get("by_road") is None or pd.isna(r.get("by_road")) else bool(r["by_road"]),
-            "image": f"{base}/defects/{int(r['id'])}/image" if pd.notna(r.get("evidence_observation_id")) else None,
+            "image": link["image_url"], "map": link["map_url"],
+            **{k: _cell(r.get(k)) for k in ("source_id", "municipality_code", "road_code", "road_chainage_m",
+                                             "external_ref")},
         })
     return items
 
@@ -108,13 +113,22 @@ def _gpx(items: list[dict[str, Any]], title: str) -> str:
     route = gpxpy.gpx.GPXRoute(name=title)
     for it in items:
         name = f"{it['order']}. {it['class']} #{it['id']}"
-        where = ", ".join(p for p in (it["road"], f"{it['chainage_m']:.0f} m" if it["chainage_m"] is not None else None,
+        road = it["road"] or (f"road {it['road_code']}" if it["road_code"] else None)
+        chainage = it["road_chainage_m"] if it["road_chainage_m"] is not None else it["chainage_m"]
+        where = ", ".join(p for p in (road, f"{chainage:.0f} m" if chainage is not None else None,
                                       f"{it['side']} side" if it["side"] else None) if p)
-        desc = (f"{where}; severity {it['severity']}, priority {it['priority']:.0f}, {it['status']}"
-                + (f"; photo {it['image']}" if it["image"] else ""))
-        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(it["lat"], it["lon"], name=name, description=desc,
-                                                   type=it["code"]))
-        route.points.append(gpxpy.gpx.GPXRoutePoint(it["lat"], it["lon"], name=name, description=desc))
+        desc = (f"defect {it['id']}: {where}; severity {it['severity']}, priority {it['priority']:.0f}, {it['status']}"
+                + (f"; ref {it['external_ref']}" if it["external_ref"] else "")
+                + (f"; photo {it['image']}" if it["image"] else "") + f"; map {it['map']}")
+        # GPX 1.1 <link>: the evidence photo where there is one, else the defect on the map page; both under
+        # the server's public address (serve --public-url), which a crew's phone can reach
+        href, text, kind = ((it["image"], "photo", "image/jpeg") if it["image"] else (it["map"], "map", "text/html"))
+        waypoint = gpxpy.gpx.GPXWaypoint(it["lat"], it["lon"], name=name, description=desc, type=it["code"])
+        point = gpxpy.gpx.GPXRoutePoint(it["lat"], it["lon"], name=name, description=desc)
+        for p in (waypoint, point):
+            p.link, p.link_text, p.link_type = href, text, kind
+        gpx.waypoints.append(waypoint)
+        route.points.append(point)
     gpx.routes.append(route)
     return gpx.to_xml()
 

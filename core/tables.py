@@ -27,6 +27,10 @@ OBSERVATION_COLUMNS = ["frame_index", "code", "name", "confidence", "x1", "y1", 
 # Where an observation lies on the network (geo.snap adds snap_x/snap_y, the point on the line).
 SNAP_COLUMNS = ["segment_id", "road_name", "road_class", "chainage_m", "side", "offset_m", "on_network"]
 
+# The source network's own road reference of a place on it (geo.snap.road_reference): the source
+# feature's id, the mapping that read it, municipality and road code, chainage along the source line.
+ROAD_REFERENCE_COLUMNS = ["source_id", "source_kind", "municipality_code", "road_code", "road_chainage_m"]
+
 # What merging needs of each observation, besides SNAP_COLUMNS (absent: all off the network) and
 # optionally gps_accuracy_m; x, y are metres in the network's CRS, obs_id its row in the survey.
 SNAPPED_OBSERVATION_COLUMNS = ["obs_id", "survey_id", "frame_index", "time", "code", "confidence", "x", "y",
@@ -43,9 +47,10 @@ STORED_DEFECT_COLUMNS = ["code", "name", "family", "lat", "lon", "segment_id", "
                          "chainage_m", "side", "offset_m", "on_network", "width_m", "length_m", "area_m2", "n_obs",
                          "n_surveys", "max_confidence", "mean_confidence", "severity", "severity_reason",
                          "certainty", "priority", "priority_breakdown", "priority_reason", "first_seen",
-                         "last_seen"]
+                         "last_seen", *ROAD_REFERENCE_COLUMNS]
 
-SEGMENT_COLUMNS = ["segment_id", "name", "road_class", "speed_kmh", "length_m", "network", "geometry_wkt"]
+SEGMENT_COLUMNS = ["segment_id", "name", "road_class", "speed_kmh", "length_m", "network", "geometry_wkt",
+                   "source_id", "source_kind", "municipality_code", "road_code", "road_start_m"]
 
 CONDITION_COLUMNS = ["segment_id", "level", "bin_start_m", "bin_end_m", "road_name", "road_class", "covered_m",
                      "n_defects", "index_per_100m", "condition", "condition_label", "geometry_wkt"]

@@ -24,14 +24,14 @@ import shapely
 
 from roadscan.core.changes import FOUND, REOPENED, SEEN_AGAIN, UNSEEN, DefectChanges
 from roadscan.core.statuses import UNSEEN_MARKABLE, DefectStatus
-from roadscan.core.tables import COVERAGE_COLUMNS
+from roadscan.core.tables import COVERAGE_COLUMNS, ROAD_REFERENCE_COLUMNS
 from roadscan.geo.crs import WGS84, to_metric, transformer
 from roadscan.geo.merge import merge_into_existing, merge_observations
 from roadscan.geo.priority import score_priority
 from roadscan.geo.roads import RoadNetwork
 from roadscan.geo.scoring import Scoring, resolve_scoring
 from roadscan.geo.severity import assess_severity
-from roadscan.geo.snap import snap
+from roadscan.geo.snap import road_reference, snap
 
 VIEW_AHEAD_M = 20.0  # how far ahead of the vehicle a defect is reliably detected: the stretch a pass covers
 SEARCH_MARGIN_DEG = 0.003  # about 300 m: known defects this near the survey are read for matching
@@ -133,7 +133,9 @@ def _scored(defects: pd.DataFrame, network: RoadNetwork, opts: MappingOptions) -
     scored = score_priority(assess_severity(defects, opts.scoring), segments=network.segments,
                             places=places, scoring=opts.scoring)
     lon, lat = _lonlat(network, scored["x"], scored["y"])
-    return scored.assign(lon=lon, lat=lat, on_network=scored["on_network"].astype("boolean").fillna(False).astype(int))
+    reference = road_reference(network, scored["segment_id"], scored["chainage_m"])
+    return scored.assign(lon=lon, lat=lat, on_network=scored["on_network"].astype("boolean").fillna(False).astype(int),
+                         **{c: reference[c].to_numpy() for c in ROAD_REFERENCE_COLUMNS})
 
 
 def _known_in_metres(known: pd.DataFrame, network: RoadNetwork) -> pd.DataFrame:
@@ -172,7 +174,9 @@ def _segment_rows(network: RoadNetwork, ids: set) -> pd.DataFrame:
     return pd.DataFrame({"segment_id": segs["segment_id"], "name": segs["name"], "road_class": segs["road_class"],
                          "speed_kmh": segs["speed_kmh"], "length_m": network.segments.loc[segs.index, "length_m"],
                          "network": str(network.path or "in memory"),
-                         "geometry_wkt": shapely.to_wkt(segs.geometry.values, rounding_precision=7)})
+                         "geometry_wkt": shapely.to_wkt(segs.geometry.values, rounding_precision=7),
+                         **{c: segs[c] if c in segs else None for c in ("source_id", "source_kind", "municipality_code",
+                                                                        "road_code", "road_start_m")}})
 
 
 def plan_defect_changes(obs: pd.DataFrame, frames: pd.DataFrame, known: pd.DataFrame, network: RoadNetwork,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from roadscan.core.tables import ROAD_REFERENCE_COLUMNS
 from roadscan.geo.roads import RoadNetwork
 
 TOLERANCE_M = 15.0  # GPS error plus half a road width plus the ground-projection error
@@ -20,7 +21,7 @@ HEADING_TIE_M = 2.0  # with headings, roads this much further than the nearest s
 ON_LINE_M = 1e-6  # a point this close to the centreline is on it: no side
 
 SNAP_COLUMNS = ("segment_id", "road_name", "road_class", "chainage_m", "side", "offset_m", "on_network",
-                "snap_x", "snap_y")
+                "snap_x", "snap_y", *ROAD_REFERENCE_COLUMNS)
 
 
 def snap(points, network: RoadNetwork, tolerance_m: float = TOLERANCE_M, *, heading=None,
@@ -35,7 +36,7 @@ def snap(points, network: RoadNetwork, tolerance_m: float = TOLERANCE_M, *, head
 
     Returns one row per point, in the order and with the index of `points`: segment_id, road_name
     (not `name`, which detection tables use for the defect), road_class, chainage_m (from the
-    segment's start), side ("left"/"right" of the segment's digitised direction; NA on the
+    segment's start; road_chainage_m and the rest of the source's road reference: `road_reference`), side ("left"/"right" of the segment's digitised direction; NA on the
     centreline), offset_m (distance from the centreline: perpendicular, or from
     the segment's end for points beyond it), on_network (offset_m within `tolerance_m`), snap_x, snap_y
     (the snapped position, network CRS). Missing, empty or NaN points give a row of NA, on_network False.
@@ -137,14 +138,45 @@ def _reference(network, geoms, index, p, s, dist, tolerance_m) -> pd.DataFrame:
 
     seg = spread(s, -1, np.int64)
     segments = network.segments
+    chainage = spread(chainage)
     return pd.DataFrame({
         "segment_id": segments["segment_id"].array.take(seg, allow_fill=True),
         "road_name": segments["name"].array.take(seg, allow_fill=True),
         "road_class": segments["road_class"].array.take(seg, allow_fill=True),
-        "chainage_m": spread(chainage),
+        "chainage_m": chainage,
         "side": pd.array(spread(side, None, object), dtype="string"),
         "offset_m": spread(dist),
         "on_network": spread(dist <= tolerance_m, False, bool),
         "snap_x": spread(snapped[:, 0]),
         "snap_y": spread(snapped[:, 1]),
-    }, index=index)
+    }, index=index).join(_reference_at(segments, seg, chainage).set_axis(index))
+
+
+def road_reference(network: RoadNetwork, segment_id, chainage_m) -> pd.DataFrame:
+    """The source's own road reference of places given as (segment_id, chainage on the segment).
+
+    Columns ROAD_REFERENCE_COLUMNS: source_id (GeoDanmark id.lokalId, OSM way id, NVDB
+    veglenkesekvens id), source_kind (the mapping that read the network), municipality_code, road_code
+    and road_chainage_m, the chainage along the source feature's line as it was before the split at
+    junctions (the segment's start along it plus `chainage_m`). Unknown segment ids give NA.
+    Merged defects get theirs from their segment and chainage, so the merge need not carry them.
+    """
+    ids = pd.Series(np.asarray(segment_id, dtype=object)).astype("string")
+    position = pd.Series(np.arange(len(network.segments)), index=network.segments["segment_id"].astype("string"))
+    seg = position.reindex(ids.fillna("")).fillna(-1).to_numpy(np.int64)
+    return _reference_at(network.segments, seg, np.asarray(chainage_m, dtype=np.float64))
+
+
+def _reference_at(segments: pd.DataFrame, seg: np.ndarray, chainage: np.ndarray) -> pd.DataFrame:
+    """ROAD_REFERENCE_COLUMNS for rows on segment positions `seg` (-1: none) at `chainage` metres."""
+    def column(name):
+        if name not in segments:
+            return pd.array([pd.NA] * len(seg), dtype="string")
+        return pd.array(segments[name].array.take(seg, allow_fill=True), dtype="string")
+
+    start = segments["road_start_m"].to_numpy(np.float64) if "road_start_m" in segments else np.zeros(len(segments))
+    road_chainage = np.where(seg >= 0, start.take(np.maximum(seg, 0)) + chainage, np.nan) if len(segments) else \
+        np.full(len(seg), np.nan)
+    return pd.DataFrame({"source_id": column("source_id"), "source_kind": column("source_kind"),
+                         "municipality_code": column("municipality_code"), "road_code": column("road_code"),
+                         "road_chainage_m": road_chainage})

@@ -185,10 +185,18 @@ DEFECT_QUERYABLES = _queryables(_d, {
     "first_seen": (TIMESTAMP, "first sighting (UTC)"),
     "last_seen": (TIMESTAMP, "last sighting (UTC)"),
     "updated_at": (TIMESTAMP, "last change (UTC)"),
+    "source_id": (STRING, "id of the source road feature (GeoDanmark id.lokalId, OSM way id, NVDB veglenkesekvens)"),
+    "source_kind": (STRING, "which road data the source is (geodanmark, osm, nvdb...)"),
+    "municipality_code": (STRING, "municipality code of the road (GeoDanmark kommunekode)"),
+    "road_code": (STRING, "the source's road code (GeoDanmark vejkode, NVDB vegsystemreferanse, OSM ref)"),
+    "road_chainage_m": (NUMBER, "metres along the source road line"),
+    "chainage_m": (NUMBER, "metres along the road segment"),
+    "external_ref": (STRING, "external reference, e.g. a citizen's service request id"),
 },
     code=Queryable("code", _d.c.code, STRING, "RDD2022 class code", enum=CLASS_CODES),
     status=Queryable("status", _d.c.status, STRING, "maintenance status", enum=DEFECT_STATUSES),
     on_network=Queryable("on_network", _d.c.on_network, BOOLEAN, "whether it lies on the road network"),
+    defect_id=Queryable("defect_id", _d.c.id, INTEGER, "the defect's id (the feature id, as an attribute)"),
     geometry=Queryable("geometry", None, GEOMETRY, "position (point)"),
     **{"class": Queryable("class", _d.c.code, STRING, "alias of code", enum=CLASS_CODES, listed=False)},
 )
@@ -210,6 +218,7 @@ class DefectsLayer(Layer):
         layer = gpd.GeoDataFrame(table.drop(columns=["lat", "lon"]),
                                  geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs=4326)
         layer["on_network"] = layer["on_network"].astype(bool)
+        layer.insert(0, "defect_id", layer["id"])  # the id as an ordinary attribute too: QGIS numbers features 1..n
         layer["priority_breakdown"] = layer["priority_breakdown"].map(
             lambda v: json.loads(v) if isinstance(v, str) else v)
         return layer

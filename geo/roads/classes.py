@@ -25,7 +25,12 @@ BUILTIN_MAPPING = Path(__file__).resolve().parent.parent / "road_classes.toml"
 
 
 class SourceMapping(BaseModel):
-    """One source schema: how to find its id, name, speed limit and road class."""
+    """One source schema: how to find its id, name, speed limit, road reference and road class.
+
+    `municipality` and `road_code` are the source's own road reference beside the feature id
+    (GeoDanmark kommunekode and vejkode, NVDB kommune and vegsystemreferanse, OSM `ref`): they go
+    onto every segment and defect so that a municipality's GIS can join them back.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,10 +41,12 @@ class SourceMapping(BaseModel):
     # `name` is the table's own name, so the road-name columns are spelt `name` in TOML but stored here.
     road_name: tuple[str, ...] = ()
     speed: tuple[str, ...] = ()
+    municipality: tuple[str, ...] = ()
+    road_code: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
     classes: dict[str, dict[str, str]] = {}
 
-    @field_validator("detect", "id", "road_name", "speed", "require", mode="before")
+    @field_validator("detect", "id", "road_name", "speed", "municipality", "road_code", "require", mode="before")
     @classmethod
     def _one_column_or_many(cls, value):
         return [value] if isinstance(value, str) else value
@@ -61,7 +68,8 @@ class SourceMapping(BaseModel):
 
     def columns(self) -> set[str]:
         """Every source column this mapping may read."""
-        return {*self.id, *self.road_name, *self.speed, *self.require, *self.classes}
+        return {*self.id, *self.road_name, *self.speed, *self.municipality, *self.road_code, *self.require,
+                *self.classes}
 
 
 def read_mappings(path: str | Path) -> list[SourceMapping]:

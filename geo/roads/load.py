@@ -111,6 +111,10 @@ def build_network(frame: gpd.GeoDataFrame, mapping: SourceMapping | None, *, crs
 
     parts, parent, _ = split_at_junctions(lines)
     seg_row = row[parent]
+    # Where each segment starts along its source feature's line (over its exploded lines too, in order):
+    # the road's own chainage, before the split at junctions.
+    road_start = (_offsets_within(row, shapely.length(lines))[parent]
+                  + _offsets_within(parent, shapely.length(parts)))
     # Position of each segment along its source feature, over the feature's exploded lines too.
     part = np.arange(len(parts)) - np.searchsorted(seg_row, seg_row, side="left")
     id_column = first_column(frame, mapping.id) if mapping is not None else None
@@ -120,6 +124,12 @@ def build_network(frame: gpd.GeoDataFrame, mapping: SourceMapping | None, *, crs
     source_id = ids.to_numpy()[seg_row] if ids is not None else np.full(len(parts), pd.NA)
     name_column = first_column(frame, mapping.road_name if mapping is not None else ("name",))
     speed_column = first_column(frame, mapping.speed) if mapping is not None else None
+
+    def attribute(candidates) -> pd.arrays.StringArray:
+        column = first_column(frame, candidates) if mapping is not None else None
+        if column is None:
+            return pd.array([pd.NA] * len(parts), dtype="string")
+        return pd.array(_text(frame[column]).to_numpy()[seg_row], dtype="string")
 
     segments = gpd.GeoDataFrame({
         "segment_id": pd.array(_segment_ids(parts, source_id, part, id_column), dtype="string"),
@@ -131,6 +141,10 @@ def build_network(frame: gpd.GeoDataFrame, mapping: SourceMapping | None, *, crs
         "speed_kmh": (parse_speed_kmh(frame[speed_column]).to_numpy()[seg_row] if speed_column
                       else np.full(len(parts), np.nan)),
         "length_m": shapely.length(parts),
+        "source_kind": pd.array([mapping.name if mapping is not None else pd.NA] * len(parts), dtype="string"),
+        "municipality_code": attribute(mapping.municipality if mapping is not None else ()),
+        "road_code": attribute(mapping.road_code if mapping is not None else ()),
+        "road_start_m": road_start,
     }, geometry=gpd.GeoSeries(parts, crs=metric))
     segments["name"] = segments["name"].astype("string")
     segments["road_class"] = segments["road_class"].astype("string")
@@ -143,6 +157,12 @@ def build_network(frame: gpd.GeoDataFrame, mapping: SourceMapping | None, *, crs
         mapping=mapping.name if mapping is not None else None,
         source_crs=source_crs.to_string(), crs=metric.to_string())
     return RoadNetwork(segments=segments, report=report, path=path)
+
+
+def _offsets_within(group: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """For items in runs of equal `group` (sorted), the summed length of the items before each in its run."""
+    before = np.cumsum(length) - length
+    return before - before[np.searchsorted(group, group, side="left")]
 
 
 def _pick_layer(path: Path, layer: str | None) -> str:

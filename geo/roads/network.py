@@ -16,7 +16,8 @@ from roadscan.core.errors import RoadNetworkError
 from roadscan.geo.crs import WGS84
 from roadscan.geo.roads.vertices import Vertices
 
-SEGMENT_COLUMNS = ("segment_id", "source_id", "part", "name", "road_class", "speed_kmh", "length_m")
+SEGMENT_COLUMNS = ("segment_id", "source_id", "part", "name", "road_class", "speed_kmh", "length_m", "source_kind",
+                   "municipality_code", "road_code", "road_start_m")
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,12 @@ class RoadNetwork:
 
     `segments` columns: segment_id (stable across loads of the same file), source_id, part (position
     along the source feature), name, road_class (arterial, collector, local, access, path, unknown),
-    speed_kmh (NaN where unknown), length_m, geometry; index 0..n-1, the positions `tree` answers with.
+    speed_kmh (NaN where unknown), length_m, and the source's own road reference: source_kind (the
+    mapping table that read it: geodanmark, osm, nvdb...), municipality_code and road_code (GeoDanmark
+    kommunekode and vejkode, NVDB kommune and vegsystemreferanse, OSM ref; NA where the source has
+    none), road_start_m (where the segment starts along its source feature's line, so that a chainage
+    on the segment plus road_start_m is the chainage along the source road); geometry; index 0..n-1,
+    the positions `tree` answers with.
     Treat it as read-only: the spatial index and vertex arrays are built from it once.
     """
 
