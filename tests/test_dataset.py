@@ -169,6 +169,7 @@ def test_real_build_splits_rdd_by_contiguous_blocks(shared_data, tmp_path):
     spec = definition["sources"]["rdd"]["split"]
     # The real sources only: the synthetic one is generated, and tested with its generator.
     definition["sources"] = {k: definition["sources"][k] for k in ("rdd", "kolkata")}
+    definition["sources"]["rdd"].pop("repeat", None)  # oversampling has its own test
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump(definition))
     result = build_dataset(sources, tmp_path / "build", data_root=shared_data)
