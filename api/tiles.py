@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from roadscan.api import auth
 from roadscan.api.ogc.errors import bad_request, not_found
 from roadscan.api.store.database import Store
-from roadscan.api.store.tiles import condition_lines, defect_points
+from roadscan.api.store.tiles import condition_lines, defect_points, defect_tile
 from roadscan.api.store.version import data_version
 
 EXTENT = 4096  # tile units per side
@@ -289,6 +289,10 @@ def _cache(request: Request) -> TileCache:
 def render_tile(store: Store, cache: TileCache, version: str, collection: str, tile: TileAddress) -> bytes:
     """The encoded MVT for a collection's tile (one layer named after the collection)."""
     if collection == "defects":
+        made = defect_tile(store, tile.z, tile.x, tile.y, layer=collection, properties=DEFECT_PROPERTIES,
+                           extent=EXTENT, buffer=BUFFER, limit=MAX_POINTS)  # PostGIS's ST_AsMVT; None on SQLite
+        if made is not None:
+            return made
         points = defect_features(store, tile)
         return b"" if points is None else encode_points(collection, points.ids, points.x, points.y, points.properties)
     index = None

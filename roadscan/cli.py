@@ -54,7 +54,7 @@ def process(
     model: Annotated[Optional[Path], typer.Option(help="YOLO weights (.pt or .onnx); default: the shipped model.")] = None,
     db: DbOption = None,
     spacing: Annotated[float, typer.Option(help="Metres travelled between sampled frames.")] = 3.0,
-    confidence: Annotated[float, typer.Option(help="Minimum detection confidence.")] = 0.25,
+    confidence: Annotated[Optional[float], typer.Option(help="Minimum detection confidence, one for every class (default: the per-class thresholds stored with the model, or 0.25 for a model without).")] = None,
     batch: Annotated[int, typer.Option(help="Frames per detector batch.")] = 8,
     imgsz: Annotated[int, typer.Option(help="Detector input size in pixels (the shipped model is trained at 416).")] = 416,
     backend: Annotated[Optional[str], typer.Option(help="ultralytics (.pt) or onnx (.onnx); default: from the weights file.")] = None,
@@ -200,16 +200,20 @@ def print_defects(layer, limit: int, title: str) -> None:
 
 @app.command(cls=Command)
 def export(db: DbOption = None,
-           fmt: Annotated[str, typer.Option("--format", help="geojson, gpkg or csv")] = "gpkg",
+           fmt: Annotated[str, typer.Option("--format", help="gpkg, geojson, csv or shp (Shapefile: field names cut to 10 characters)")] = "gpkg",
            out: Annotated[Path, typer.Option(help="Output file (GeoJSON/CSV: one file per layer beside it).")] = Path("roadscan-export"),
            codes: ClassOption = None, statuses: StatusOption = None, min_severity: SeverityOption = None,
-           road: RoadOption = None, bbox: BboxOption = None, area: AreaOption = None) -> None:
-    """Write defects and segment condition as GIS layers (GeoPackage opens in QGIS and ArcGIS Pro)."""
+           road: RoadOption = None, bbox: BboxOption = None, area: AreaOption = None,
+           crs: Annotated[Optional[str], typer.Option("--crs", help="CRS of the layers: an EPSG code (EPSG:25832) or an OGC URI; default EPSG:4326 (GeoJSON stays EPSG:4326).")] = None,
+           public_url: Annotated[Optional[str], typer.Option("--public-url", envvar="ROADSCAN_BASE_URL", help="The server's public address (as serve --public-url): each defect gets image_url and map_url links under it.")] = None) -> None:
+    """Write defects and segment condition as GIS layers (GeoPackage opens in QGIS and ArcGIS Pro, styled)."""
     from roadscan.api.exports import export as write_export
+    from roadscan.api.hosts import parse_base_url
 
     flt = _filter(codes, statuses, min_severity, road, bbox, area)
+    public_url = parse_base_url(public_url)
     with _existing_store(db) as store:
-        files = write_export(store, fmt, out, flt)
+        files = write_export(store, fmt, out, flt, crs=crs, public_url=public_url)
     for path in files:
         console.print(f"wrote {path}")
 
@@ -275,7 +279,7 @@ def serve(db: DbOption = None,
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
           private_reads: Annotated[bool, typer.Option("--private-reads", help="Every request needs an API key (viewer or higher); by default reads are public and only writes need one.")] = False,
           districts: Annotated[Optional[Path], typer.Option(help="Polygon file with a 'name' column: districts work lists accept as district=NAME.")] = None,
-          base_url: Annotated[Optional[str], typer.Option("--base-url", envvar="ROADSCAN_BASE_URL", help="The public address clients reach the server at (e.g. https://roads.example.org): links use it, never the request's Host header, and its host name is trusted besides localhost.")] = None) -> None:
+          base_url: Annotated[Optional[str], typer.Option("--base-url", "--public-url", envvar="ROADSCAN_BASE_URL", help="The public address clients reach the server at (e.g. https://roads.example.org): links (photos, map views, work-list GPX) use it, never the request's Host header, and its host name is trusted besides localhost.")] = None) -> None:
     """Serve the store as OGC API Features (QGIS, ArcGIS Pro, GDAL, a browser) until Ctrl-C."""
     import uvicorn
 
@@ -331,6 +335,10 @@ def print_summary(summary) -> None:
     dets = ", ".join(f"{n} {human_name(c)}" for c, n in sorted(summary.detections.items())) or "none"
     console.print(f"  detections: {summary.total_detections} ({dets}); placed on the ground: {summary.located}"
                   + (f", above the horizon (not placed): {summary.unlocated}" if summary.unlocated else ""))
+    if getattr(summary, "confidence", ""):
+        console.print(f"  confidence: {summary.confidence}")
+    if getattr(summary, "implausible", None):
+        console.print("  dropped as no road defect: " + ", ".join(f"{n} {why}" for why, n in summary.implausible.items()))
     if summary.anonymised:
         a = summary.anonymised
         console.print(f"  anonymised ({a.mode}): {a.images} stored images, {a.faces} faces and "
@@ -348,9 +356,10 @@ def print_summary(summary) -> None:
 
 def _register_command_groups() -> None:
     """Command groups that live beside their concern, each adding its commands to `app`."""
-    from roadscan import detector_cli
+    from roadscan import db_cli, detector_cli
 
     detector_cli.register(app)
+    db_cli.register(app)
 
 
 _register_command_groups()

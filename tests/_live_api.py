@@ -10,6 +10,7 @@ test_api.py and test_api_gdal.py; the server stops and the folder goes when the 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import socket
 import tempfile
@@ -27,8 +28,10 @@ from roadscan.serve_process import start_server, stop_server
 @dataclass(frozen=True)
 class LiveAPI:
     url: str  # base URL, no trailing slash
-    db: Path
+    db: Path  # the SQLite store of the sample survey (on PostgreSQL: the store copied into it, ids and all)
     n_painted: int  # defects painted into the sample drive
+    store: str = ""  # what the server serves: the SQLite file, or a PostgreSQL URL
+    backend: str = "sqlite"
 
 
 def _populate(folder: Path) -> tuple[Path, int]:
@@ -47,17 +50,43 @@ def _populate(folder: Path) -> tuple[Path, int]:
 
 
 @lru_cache(maxsize=None)
-def live_api() -> LiveAPI:
+def _sample_store() -> tuple[Path, Path, int]:
     folder = Path(tempfile.mkdtemp(prefix="roadscan-api-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / "drive").mkdir()
     db, n_painted = _populate(folder)
-    return LiveAPI(serve_process(db, folder / "server.log"), db, n_painted)
+    return folder, db, n_painted
 
 
-def serve_process(db: Path, log_path: Path) -> str:
+@lru_cache(maxsize=None)
+def live_api(backend: str = "sqlite") -> LiveAPI:
+    """The live API over the sample store, on SQLite or (a copy of it, `roadscan db copy`) on PostgreSQL."""
+    folder, db, n_painted = _sample_store()
+    if backend == "sqlite":
+        return LiveAPI(serve_process(db, folder / "server.log"), db, n_painted, str(db))
+    url, images = postgres_copy(db, folder / "pg-images")
+    served = serve_process(url, folder / "server-pg.log", env={**os.environ, "ROADSCAN_IMAGES": str(images)})
+    return LiveAPI(served, db, n_painted, url, backend)
+
+
+def postgres_copy(db: Path, images: Path) -> tuple[str, Path]:
+    """A new database of the session's PostgreSQL cluster holding a copy of the SQLite store `db`, with its
+    images in `images`; returns its URL and that folder (serve it with ROADSCAN_IMAGES set to it)."""
+    from _postgres import postgres_cluster
+
+    from roadscan.api.store.database import open_store
+    from roadscan.api.store.transfer import copy_store
+
+    url = postgres_cluster().new_database("api")
+    with open_store(db, create=False) as src, open_store(url) as dst:
+        dst.images_dir = images
+        copy_store(src, dst)
+    return url, images
+
+
+def serve_process(db: Path | str, log_path: Path, env: dict[str, str] | None = None) -> str:
     """`roadscan serve --db DB` on a free port until the test process ends; returns its base URL."""
-    proc, url = start_server(db, log_path)
+    proc, url = start_server(db, log_path, env=env)
     atexit.register(stop_server, proc)
     return url
 

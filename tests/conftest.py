@@ -46,12 +46,32 @@ def tiny_yolo_pt(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 + PostGIS cluster for the session (tests/_postgres.py); skips, saying why,
+    when the Debian packages are absent."""
+    from _postgres import postgres_cluster
+
+    cluster = postgres_cluster()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture(scope="module")
-def api():
+def backend(request):
+    """The store under the API: sqlite, or both for a test marked `@both_backends` (tests/_postgres.py)."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgresql":
+        request.getfixturevalue("postgres")
+    return name
+
+
+@pytest.fixture(scope="module")
+def api(backend):
     """The live API (`roadscan serve` on 127.0.0.1) over a store built from the sample drive."""
     from _live_api import live_api
 
-    return live_api()
+    return live_api(backend)
 
 
 @pytest.fixture(scope="module")

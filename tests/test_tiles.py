@@ -15,6 +15,7 @@ import mapbox_vector_tile
 import pytest
 import shapely
 from _live_api import serve_in_thread
+from _postgres import both_backends
 from roadscan.api.app import create_app
 from roadscan.api.tiles import EXTENT, TileAddress, tile_for
 
@@ -49,6 +50,7 @@ def expected_position(lon, lat, z, x, y):
 
 
 @pytest.mark.parametrize("z", [12, 16, 18])
+@both_backends
 def test_defect_tile_holds_the_known_defect_with_its_properties_where_it_lies(client, defects, z):
     did, lon, lat, code, name, severity, priority, status = defects[min(defects)]
     x, y = tile_for(lon, lat, z)
@@ -67,6 +69,7 @@ def test_defect_tile_holds_the_known_defect_with_its_properties_where_it_lies(cl
     assert 0 <= px <= EXTENT and 0 <= py <= EXTENT
 
 
+@both_backends
 def test_a_low_zoom_tile_holds_every_defect_and_a_far_tile_none(client, defects):
     lon, lat = defects[min(defects)][1:3]
     x, y = tile_for(lon, lat, 8)
@@ -76,6 +79,7 @@ def test_a_low_zoom_tile_holds_every_defect_and_a_far_tile_none(client, defects)
     assert far.status_code == 200 and decode(far.content) == {}
 
 
+@both_backends
 def test_defects_in_neighbouring_tiles_are_in_the_tile_that_holds_them(client, defects):
     z = 19  # small tiles: the sample's defects spread over several
     seen: dict[int, set[tuple[int, int]]] = {}
@@ -89,6 +93,7 @@ def test_defects_in_neighbouring_tiles_are_in_the_tile_that_holds_them(client, d
     assert len({xy for s in seen.values() for xy in s}) > 1
 
 
+@both_backends
 def test_condition_tiles_hold_clipped_segments_then_bins(client, api, defects):
     lon, lat = defects[min(defects)][1:3]
     con = sqlite3.connect(api.db)
@@ -110,6 +115,7 @@ def test_condition_tiles_hold_clipped_segments_then_bins(client, api, defects):
         assert bounds[0] >= -70 and bounds[1] >= -70 and bounds[2] <= EXTENT + 70 and bounds[3] <= EXTENT + 70
 
 
+@both_backends
 def test_tiles_carry_a_strong_etag_and_answer_304(client, defects):
     lon, lat = defects[min(defects)][1:3]
     x, y = tile_for(lon, lat, 15)
@@ -180,6 +186,7 @@ def test_point_encoder_matches_mapbox_vector_tile():
     assert mine == reference
 
 
+@both_backends
 def test_a_crowded_tile_keeps_the_most_urgent_defects(api, defects, monkeypatch):
     from roadscan.api import tiles
     from roadscan.api.store.database import open_store
@@ -187,7 +194,7 @@ def test_a_crowded_tile_keeps_the_most_urgent_defects(api, defects, monkeypatch)
     monkeypatch.setattr(tiles, "MAX_POINTS", 3)
     lon, lat = defects[min(defects)][1:3]
     x, y = tile_for(lon, lat, 10)
-    with open_store(api.db) as store:
+    with open_store(api.store) as store:
         data = tiles.render_tile(store, tiles.TileCache(), "test", "defects", TileAddress(10, x, y))
     kept = {f["properties"]["id"] for f in decode(data)["defects"]["features"]}
     urgent = sorted(defects.values(), key=lambda r: (-r[6], r[0]))[:3]

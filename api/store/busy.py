@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from roadscan.api.store import postgis
+
 T = TypeVar("T")
 
 RETRY_S = 90.0  # beyond the busy timeout: one more wait for a long survey transaction
@@ -26,6 +28,9 @@ class StoreBusy(Exception):
 
 
 def _locked(exc: OperationalError) -> bool:
+    """SQLite's lock errors; PostgreSQL's deadlock and serialization failures (the transaction may run again)."""
+    if postgis.retryable(exc):
+        return True
     text = str(exc.orig if exc.orig is not None else exc).lower()
     return "locked" in text or "busy" in text
 

@@ -135,7 +135,7 @@ def replace_condition(conn: Connection, rows: pd.DataFrame) -> None:
     ids = list(rows["segment_id"].unique())
     for i in range(0, len(ids), CHUNK):
         conn.execute(delete(schema.segment_condition).where(schema.segment_condition.c.segment_id.in_(ids[i:i + CHUNK])))
-    cols = list(schema.segment_condition.c.keys())
+    cols = [c for c in schema.segment_condition.c.keys() if c != "id"]  # PostgreSQL numbers it (NULL is refused)
     conn.execute(schema.segment_condition.insert(),
                  [{**_row(r, cols), "updated_at": now} for r in rows.drop(columns="id", errors="ignore")
                   .to_dict("records")])

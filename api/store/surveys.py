@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
-from roadscan.api.store import defects, schema
+from roadscan.api.store import defects, postgis, schema
 from roadscan.api.store.database import Store
 from roadscan.api.store.filters import DefectFilter, defects_matching
 from roadscan.core.changes import DefectChanges
@@ -103,6 +103,7 @@ class SurveyTransaction:
 def _insert_survey(conn: Connection, survey: dict[str, Any], frames: pd.DataFrame, observations: pd.DataFrame,
                    replace: bool) -> SurveyTransaction:
     fingerprint = survey["fingerprint"]
+    postgis.lock_survey_writes(conn)  # PostgreSQL: surveys merge one at a time, as on SQLite
     old = conn.execute(select(schema.surveys.c.id).where(schema.surveys.c.fingerprint == fingerprint)).scalar()
     if old is not None:
         if not replace:

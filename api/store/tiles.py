@@ -1,13 +1,19 @@
-"""What a vector tile reads of the store: the most urgent defects in a box, and the condition lines."""
+"""What a vector tile reads of the store: the most urgent defects in a box, and the condition lines.
+
+On PostgreSQL the defects' tile is made whole by the database (`defect_tile`): ST_AsMVT over the
+GiST-indexed Web Mercator points (postgis.py), one query and no rows through Python. On SQLite it
+returns None and the API encodes the rows `defect_points` reads (api/tiles.py): same layer, same
+attributes, same order and limit.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, text
 
-from roadscan.api.store import schema
+from roadscan.api.store import postgis, schema
 from roadscan.api.store.database import Store
 
 
@@ -34,3 +40,31 @@ def condition_lines(store: Store, level: str) -> list[Any]:
         return conn.execute(select(c.c.id, c.c.segment_id, c.c.level, c.c.bin_start_m, c.c.bin_end_m,
                                    c.c.road_name, c.c.condition, c.c.condition_label, c.c.geometry_wkt)
                             .where(c.c.level == level).order_by(c.c.segment_id, c.c.bin_start_m, c.c.id)).all()
+
+
+def defect_tile(store: Store, z: int, x: int, y: int, *, layer: str, properties: Sequence[str], extent: int,
+                buffer: int, limit: int) -> bytes | None:
+    """The encoded MVT layer of the `limit` most urgent defects in tile z/x/y plus `buffer` tile units,
+    with the given columns as attributes (times as their day) and the id as feature id, made by PostGIS;
+    None where the store is not PostgreSQL (the caller encodes `defect_points` itself)."""
+    if not postgis.is_postgres(store.engine):
+        return None
+    d = schema.defects
+    cols = []
+    for p in properties:  # names of the shared schema's columns only: nothing from a request reaches the SQL
+        if isinstance(d.c[p].type, schema.UTCDateTime):
+            cols.append(f"substr(d.{d.c[p].name}, 1, 10) AS {p}")
+        else:
+            cols.append(f"d.{d.c[p].name} AS {p}")
+    sql = text(f"""
+        SELECT ST_AsMVT(t.*, :layer, :extent, 'mvt_geom', 'mvt_id') FROM (
+            SELECT d.id AS mvt_id, {', '.join(cols)},
+                   ST_AsMVTGeom(d.{postgis.GEOM_3857}, ST_TileEnvelope(:z, :x, :y), :extent, :buffer, true) AS mvt_geom
+            FROM defects AS d
+            WHERE d.{postgis.GEOM_3857} && ST_TileEnvelope(:z, :x, :y, margin => :margin)
+            ORDER BY d.priority DESC, d.id
+            LIMIT :limit) AS t""")
+    with store.engine.connect() as conn:
+        data = conn.execute(sql, {"layer": layer, "extent": extent, "z": z, "x": x, "y": y, "buffer": buffer,
+                                  "margin": buffer / extent, "limit": limit}).scalar()
+    return bytes(data) if data else b""
