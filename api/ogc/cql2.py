@@ -11,6 +11,7 @@ the whole server.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -25,7 +26,12 @@ from roadscan.api.ogc.params import bbox_geometry
 from roadscan.api.store.cql2_sql import FilterError, shown
 
 TEXT, JSON_LANG = "cql2-text", "cql2-json"
-FILTER_LANGS = (TEXT, JSON_LANG)
+# The pre-standard CQL text of OGC API Features Part 3 drafts, which GDAL (3.6 to 3.12 at least) sends
+# when the API definition lists it under filter-lang: CQL2 text but for `a ILIKE 'x'`.
+OLD_TEXT = "cql-text"
+FILTER_LANGS = (TEXT, JSON_LANG, OLD_TEXT)
+# `name ILIKE 'pattern'` as GDAL writes it (a column, then a quoted string with '' for a quote)
+_ILIKE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+ILIKE\s+('(?:[^']|'')*')", re.IGNORECASE)
 DEFAULT_LIMITS = Limits()
 
 
@@ -35,11 +41,25 @@ def parse(text: str, lang: str | None = None, limits: Limits = DEFAULT_LIMITS) -
     if lang not in FILTER_LANGS:
         raise FilterError(f"filter-lang '{lang}' is not offered; use {' or '.join(FILTER_LANGS)}")
     check_text(text, lang == JSON_LANG, limits)
+    if lang == OLD_TEXT:
+        text, lang = from_cql_text(text), TEXT
     parsed, expr = PARSERS.parse(text, lang == JSON_LANG, limits.max_parse_seconds)
     if not parsed:
         raise FilterError(f"filter is not valid {lang}: {expr}")
     check_operations(expr, limits)
     return expr
+
+
+def from_cql_text(text: str) -> str:
+    """Pre-standard CQL text as CQL2 text: `a ILIKE 'x'` becomes `CASEI(a) LIKE CASEI('x')`; an ILIKE
+    inside a string literal is text and stays."""
+    parts, pos = [], 0
+    for m in _ILIKE.finditer(text):
+        if text[:m.start()].count("'") % 2:  # inside a string literal ('' pairs keep the count even)
+            continue
+        parts.append(text[pos:m.start()] + f"CASEI({m.group(1)}) LIKE CASEI({m.group(2)})")
+        pos = m.end()
+    return "".join(parts) + text[pos:]
 
 
 # -- geometry literals ---------------------------------------------------------------------------------

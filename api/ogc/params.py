@@ -77,8 +77,15 @@ class Interval:
     end: datetime | None
 
 
+# QGIS (3.22 at least) sends an open start as year 0000, which RFC 3339 allows and Python's datetime
+# cannot hold: the beginning of time, that is, no start.
+OPEN_START_YEAR = "0000-"
+
+
 def _instant(text: str, *, end: bool) -> datetime | None:
-    if text in ("", ".."):
+    if text in ("", ".."):  # both are an open end in OGC 17-069r4 (7.15.4): "../b", "/b", "a/..", "a/"
+        return None
+    if not end and text.startswith(OPEN_START_YEAR):
         return None
     try:
         if "T" not in text.upper() and len(text) == 10:  # a full date: the whole (UTC) day
@@ -97,7 +104,7 @@ def _instant(text: str, *, end: bool) -> datetime | None:
 
 
 def parse_datetime(text: str) -> Interval:
-    """An RFC 3339 instant, date or interval ('a/b', '../b', 'a/..')."""
+    """An RFC 3339 instant, date or interval ('a/b', '../b', 'a/..', '/b', 'a/'; a start in year 0000 is open)."""
     if "/" in text:
         parts = text.split("/")
         if len(parts) != 2 or parts == ["..", ".."] or parts == ["", ""]:
@@ -134,9 +141,14 @@ def output_format(request: Request) -> str:
     return best
 
 
+# Parameters of a whole layer URL: QGIS and GDAL send the query of the URL a user opened to every
+# resource (landing page, collections, items), so every resource takes them; items use them.
+LAYER_URL_PARAMS = {"datetime-property"}
+
+
 def refuse_unknown(request: Request, allowed: set[str]) -> None:
     """400 for a query parameter this resource does not know (OGC 17-069r4 permits it, 7.15.2)."""
-    unknown = sorted(set(request.query_params) - allowed)
+    unknown = sorted(set(request.query_params) - allowed - LAYER_URL_PARAMS)
     if unknown:
         raise OGCError(400, "InvalidParameterValue",
                        f"unknown query parameter {', '.join(unknown)}; this resource takes "

@@ -19,7 +19,7 @@ from roadscan.api.crs import CRS84, SUPPORTED, parse_crs
 from roadscan.api.hosts import base_url
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc import html as pages
-from roadscan.api.ogc.collections import COLLECTIONS, Collection, ItemsQuery
+from roadscan.api.ogc.collections import COLLECTIONS, DATETIME_PROPERTY, Collection, ItemsQuery
 from roadscan.api.ogc.errors import ExceptionBody, bad_request, not_found
 from roadscan.api.ogc.features import features, rfc3339
 from roadscan.api.ogc.params import (
@@ -30,6 +30,7 @@ from roadscan.api.ogc.params import (
     refuse_unknown,
 )
 from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.api.store.cql2_sql import GEOMETRY, STRING, TIMESTAMP
 from roadscan.api.store.version import data_version
 
 from roadscan.core.errors import ConfigError
@@ -60,8 +61,9 @@ MAX_LIMIT = 10_000
 _NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 BBOX_PATTERN = f"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 _INSTANT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[-+][0-9]{2}:[0-9]{2}))?"
-DATETIME_PATTERN = f"^({_INSTANT}|({_INSTANT}|\\.\\.)/({_INSTANT}|\\.\\.))$"
-ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f", "filter", "filter-lang", "filter-crs"}
+DATETIME_PATTERN = f"^({_INSTANT}|({_INSTANT}|\\.\\.)?/({_INSTANT}|\\.\\.)?)$"
+ITEMS_PARAMS = {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "f", "filter", "filter-lang", "filter-crs",
+                DATETIME_PROPERTY}
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ExceptionBody, "description": "bad query parameter"},
                                            404: {"model": ExceptionBody, "description": "no such resource"}}
 
@@ -169,6 +171,7 @@ def _describe(request: Request, collection: Collection, extent: dict[str, Any]) 
         "id": collection.id, "title": collection.title, "description": collection.description,
         "itemType": "feature",
         "extent": extent,
+        **({"temporal": collection.temporal_metadata()} if collection.temporal is not None else {}),
         "crs": list(SUPPORTED), "storageCrs": CRS84,
         "links": [
             _link(url, "self", "application/json", collection.title),
@@ -204,7 +207,8 @@ def collection(request: Request, collectionId: CollectionId, f: FormatParam = No
     return _respond(request, body, body["title"],
                     f'<p><a href="{items}">Browse the features</a>; filter them with <code>filter</code> '
                     f'(CQL2 text) on the <a href="{queryables_url}">queryables</a></p>'
-                    + (f"<p>Filters (query parameters):</p><ul>{filters}</ul>" if filters else ""))
+                    + (f"<p>Filters (query parameters):</p><ul>{filters}</ul>" if filters else "")
+                    + (f"<p>Time: {escape(body['temporal']['description'])}.</p>" if "temporal" in body else ""))
 
 
 @router.get("/collections/{collectionId}/queryables", summary="The properties a filter may test",
@@ -234,6 +238,33 @@ def _list_pattern(values) -> str:
     return f"^{one}(,{one})*$"
 
 
+def _queryable_parameters() -> list[dict[str, Any]]:
+    """The collections' queryables as the query parameters they also are (Part 3, queryables-query-parameters),
+    for the API definition: GDAL's OAPIF driver (3.6 to 3.12) sends a layer's filter to the server only on
+    fields it finds among the items' parameters there, and as a filter only when filter-lang lists cql-text."""
+    uses: dict[str, list[tuple[str, Any]]] = {}
+    for coll in COLLECTIONS.values():
+        for name, q in coll.queryables.items():
+            if q.type != GEOMETRY and q.listed and name not in ITEMS_PARAMS and name not in coll.filters:
+                uses.setdefault(name, []).append((coll.id, q))
+    params = []
+    for name, found in sorted(uses.items()):
+        kinds = {q.type for _, q in found}
+        kind = kinds.pop() if len(kinds) == 1 else STRING
+        schema: dict[str, Any] = {"type": "string", "format": "date-time"} if kind == TIMESTAMP else {"type": kind}
+        enums = [q.enum for _, q in found if q.enum]
+        if enums and len(enums) == len(found):
+            schema["enum"] = sorted({v for e in enums for v in e})
+        params.append({"name": name, "in": "query", "required": False, "schema": schema,
+                       "description": f"features whose {name} equals this ({', '.join(c for c, _ in found)}); "
+                                      "a queryable (see the collection's queryables)"})
+    return params
+
+
+def _time_properties() -> list[str]:
+    return sorted({n for c in COLLECTIONS.values() for n in c.time_properties})
+
+
 def _page_url(request: Request, path: str, **changes: Any) -> str:
     params = dict(request.query_params)
     params.update({k: str(v) for k, v in changes.items()})
@@ -241,7 +272,7 @@ def _page_url(request: Request, path: str, **changes: Any) -> str:
 
 
 @router.get("/collections/{collectionId}/items", summary="Features of a collection", tags=["Data"],
-            response_class=JSONResponse,
+            response_class=JSONResponse, openapi_extra={"parameters": _queryable_parameters()},
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}, "description": "a GeoJSON FeatureCollection"}})
 def items(request: Request, collectionId: CollectionId,
           bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon,lat); "
@@ -252,8 +283,15 @@ def items(request: Request, collectionId: CollectionId,
           crs: Annotated[str | None, Query(description="CRS URI of the geometries returned",
                                            json_schema_extra={"enum": list(SUPPORTED)})] = None,
           datetime_: Annotated[str | None, Query(alias="datetime", description="RFC 3339 instant or interval "
-                                                 "(a/b, ../b, a/..): features whose time span meets it",
+                                                 "(a/b, ../b, a/.., /b, a/; a start in year 0000 is open): "
+                                                 "features whose time span meets it; which properties that is, "
+                                                 "each collection says (temporal; x-ogc-role in its queryables)",
                                                  json_schema_extra={"pattern": DATETIME_PATTERN})] = None,
+          datetime_property: Annotated[str | None, Query(alias=DATETIME_PROPERTY, description="the time property "
+                                                         "datetime tests instead of the collection's own (e.g. "
+                                                         "updated_at); QGIS and GDAL send a layer URL's query with "
+                                                         "every request, so it can ride in the layer URL",
+                                                         json_schema_extra={"enum": _time_properties()})] = None,
           limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="features per page")] = 100,
           offset: Annotated[int, Query(ge=0, description="features to skip (the next link sets it)")] = 0,
           class_: Annotated[str | None, Query(alias="class", description="defects: class codes, comma-separated",
@@ -265,8 +303,10 @@ def items(request: Request, collectionId: CollectionId,
           filter_: Annotated[str | None, Query(alias="filter", description="a CQL2 filter on the queryables "
                                                "(see /collections/{collectionId}/queryables), e.g. "
                                                "severity >= 4 AND status = 'open'")] = None,
-          filter_lang: Annotated[Literal["cql2-text", "cql2-json"] | None,
-                                 Query(alias="filter-lang", description="language of filter (default cql2-text)")] = None,
+          filter_lang: Annotated[Literal["cql2-text", "cql2-json", "cql-text"] | None,
+                                 Query(alias="filter-lang", description="language of filter (default cql2-text; "
+                                       "cql-text: the pre-standard CQL text GDAL sends, with ILIKE, and times "
+                                       "compared as strings)")] = None,
           filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS URI of geometry literals "
                                                   "in filter (default CRS84)",
                                                   json_schema_extra={"enum": list(SUPPORTED)})] = None,
@@ -274,7 +314,7 @@ def items(request: Request, collectionId: CollectionId,
     coll = _collection(collectionId)
     refuse_unknown(request, ITEMS_PARAMS | coll.parameters)
     out_crs, box_crs = _crs(crs, "crs"), _crs(bbox_crs, "bbox-crs")
-    query = ItemsQuery(limit=limit, offset=offset,
+    query = ItemsQuery(limit=limit, offset=offset, datetime_property=datetime_property,
                        params={k: v for k, v in request.query_params.items() if k in coll.parameters})
     query.bbox = parse_bbox(bbox, box_crs) if bbox is not None else None
     query.interval = parse_datetime(datetime_) if datetime_ is not None else None
