@@ -13,6 +13,7 @@ import pyogrio
 import pytest
 import shapely
 from _live_api import serve_in_thread
+from _postgres import both_backends
 from pyproj import Transformer
 from roadscan.api.app import create_app
 from roadscan.api.exports import defects_layer
@@ -86,6 +87,7 @@ FILTERS = [
 ]
 
 
+@both_backends
 @pytest.mark.parametrize("text, keep", FILTERS, ids=[f[0] for f in FILTERS])
 def test_cql2_filters_select_what_the_store_holds(client, stored, text, keep):
     expected = {int(d.id) for d in stored if keep(d)}
@@ -100,6 +102,7 @@ def test_at_least_some_filters_split_the_sample(stored):
     assert all(0 < n < len(stored) for n in splits), splits
 
 
+@both_backends
 def test_like_is_case_sensitive_and_casei_is_not(client, stored):
     road = next(d.road_name for d in stored if d.road_name)
     same = {int(d.id) for d in stored if d.road_name == road}
@@ -110,6 +113,7 @@ def test_like_is_case_sensitive_and_casei_is_not(client, stored):
     assert items(client, filter="road_name LIKE '100\\%'")["numberMatched"] == 0
 
 
+@both_backends
 def test_timestamps_and_dates(client, stored):
     first = min(d.first_seen for d in stored)
     later = {int(d.id) for d in stored if d.first_seen > first}
@@ -121,6 +125,7 @@ def test_timestamps_and_dates(client, stored):
     assert items(client, filter=f"first_seen < DATE('{day}')")["numberMatched"] == 0
 
 
+@both_backends
 def test_spatial_filters_on_points(client, stored):
     lons, lats = [d.geometry.x for d in stored], [d.geometry.y for d in stored]
     mid = sorted(lats)[len(lats) // 2]
@@ -142,6 +147,7 @@ def test_spatial_filters_on_points(client, stored):
     assert ids(body) == inside
 
 
+@both_backends
 def test_filter_combines_with_bbox_paging_and_the_other_parameters(client, stored):
     open_ = [d for d in stored if d.severity >= 2]
     body = client.get("/collections/defects/items", params={"filter": "severity >= 2", "limit": 2}).json()
@@ -159,12 +165,14 @@ def test_filter_combines_with_bbox_paging_and_the_other_parameters(client, store
     assert html.status_code == 200 and "<table>" in html.text
 
 
+@both_backends
 def test_cql2_json_is_accepted_too(client, stored):
     text = '{"op": ">=", "args": [{"property": "severity"}, 3]}'
     body = items(client, filter=text, **{"filter-lang": "cql2-json"})
     assert ids(body) == {int(d.id) for d in stored if d.severity >= 3}
 
 
+@both_backends
 def test_queryables_as_query_parameters(client, stored):
     sev = stored[0].severity
     assert ids(items(client, severity=sev)) == {int(d.id) for d in stored if d.severity == sev}
@@ -172,6 +180,7 @@ def test_queryables_as_query_parameters(client, stored):
     assert items(client, code="D40")["numberMatched"] == sum(d.code == "D40" for d in stored)
 
 
+@both_backends
 def test_segment_condition_and_surveys_filter_on_their_properties(client):
     cond = client.get("/collections/segment_condition/items").json()
     rated = [f for f in cond["features"] if f["properties"]["condition"] is not None]

@@ -54,10 +54,12 @@ class Queryable:
 
 @dataclass(frozen=True)
 class PointColumns:
-    """Where a point collection keeps its CRS84 position: longitude and latitude columns."""
+    """Where a point collection keeps its CRS84 position: longitude and latitude columns, and on PostGIS
+    also a Point geometry column (EPSG:4326, GiST-indexed) that spatial tests run on instead."""
 
     lon: Any
     lat: Any
+    geom: Any = None
 
 
 # Reads a CQL2 geometry literal (GeoJSON, or {"bbox": [...]}) as a CRS84 shape; raises FilterError.
@@ -312,7 +314,30 @@ def point_in(points: PointColumns, geom: shapely.Geometry) -> ColumnElement:
     if parts > MAX_PARTS or vertices > MAX_VERTICES + MAX_PARTS:  # each part may repeat its first vertex
         raise FilterError(f"the {geom.geom_type} literal has {parts} parts and {vertices} vertices; at most "
                           f"{MAX_PARTS} parts and {MAX_VERTICES} vertices are supported")
+    if points.geom is not None:
+        return _geometry_intersects(points.geom, geom)
     return _point_in(points, geom)
+
+
+def _geometry_intersects(column: Any, geom: shapely.Geometry) -> ColumnElement:
+    """PostGIS: the geometry column against the literal, on its GiST index; a box as `&&` (exact for
+    points, edges included, like the lat/lon test), anything else as ST_Intersects. The same literals are
+    accepted and refused as on SQLite."""
+    _check_point_literal(geom)
+    minx, miny, maxx, maxy = geom.bounds
+    if geom.geom_type == "Polygon" and geom.equals(shapely.box(minx, miny, maxx, maxy)):
+        return column.op("&&")(func.ST_MakeEnvelope(literal(minx), literal(miny), literal(maxx), literal(maxy), 4326))
+    return func.ST_Intersects(column, func.ST_GeomFromText(literal(shapely.to_wkt(geom, rounding_precision=-1)), 4326))
+
+
+def _check_point_literal(geom: shapely.Geometry) -> None:
+    kind = geom.geom_type
+    if kind in ("MultiPolygon", "MultiPoint", "GeometryCollection"):
+        for part in shapely.get_parts(geom):
+            _check_point_literal(part)
+    elif kind not in ("Point", "Polygon"):
+        raise FilterError(f"{kind} literals are not supported: a point defect never lies on a line; "
+                          "use a BBOX, POINT or POLYGON")
 
 
 def _point_in(points: PointColumns, geom: shapely.Geometry) -> ColumnElement:

@@ -5,7 +5,8 @@ a CQL2 filter, paging) with SQLAlchemy Core expressions and bound parameters: it
 with COUNT and reads only the page it serves, highest priority first for defects. Defects are
 points in lat/lon columns, so the bbox and spatial CQL2 run in SQL on the lat/lon index; the line
 layers (segment condition, surveys) are small and test their WKT lines against the bbox in memory
-after the SQL filter.
+after the SQL filter. On PostgreSQL the defects' bbox and spatial CQL2 run on the PostGIS point and
+its GiST index instead (postgis.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shapely
 from sqlalchemy import Table, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from roadscan.api.store import schema
+from roadscan.api.store import postgis, schema
 from roadscan.api.store.cql2_sql import (
     BOOLEAN,
     GEOMETRY,
@@ -98,7 +99,7 @@ class Layer:
         """The layer's own filter (the defect filter) as conditions."""
         return []
 
-    def points(self) -> PointColumns | None:
+    def points(self, dialect: str = "sqlite") -> PointColumns | None:
         return None
 
     # -- shared --------------------------------------------------------------------------------------
@@ -117,10 +118,11 @@ class Layer:
         for name, value in query.equals.items():
             column = self.queryables[name].column
             clauses.append(column == literal(value, type_=column.type))
-        if query.bbox is not None and spatial_in_sql and self.points() is not None:
-            clauses.append(point_in(self.points(), query.bbox))
+        points = self.points(dialect)
+        if query.bbox is not None and spatial_in_sql and points is not None:
+            clauses.append(point_in(points, query.bbox))
         if query.filter is not None:
-            clauses.append(where_clause(query.filter, self.queryables, geometry=query.geometry, points=self.points(),
+            clauses.append(where_clause(query.filter, self.queryables, geometry=query.geometry, points=points,
                                         dialect=dialect))
         return clauses
 
@@ -207,8 +209,9 @@ class DefectsLayer(Layer):
     def order(self) -> list[Any]:
         return [_d.c.priority.desc(), _d.c.id]
 
-    def points(self) -> PointColumns:
-        return PointColumns(_d.c.lon, _d.c.lat)
+    def points(self, dialect: str = "sqlite") -> PointColumns:
+        """lon/lat; on PostgreSQL also the GiST-indexed PostGIS point (postgis.py) that bbox and CQL2 run on."""
+        return PointColumns(_d.c.lon, _d.c.lat, postgis.defects_column() if dialect == "postgresql" else None)
 
     def own_filter(self, query: FeatureQuery, dialect: str) -> list[ColumnElement]:
         return defect_clauses(query.defects, dialect) if query.defects is not None else []
