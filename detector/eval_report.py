@@ -37,7 +37,10 @@ def write_report(ev: Evaluation, out_dir: Path | str, *, examples: int = 8) -> d
     payload = {"model": str(ev.model), "detector": ev.detector, "data": ev.data.name,
                "classes_from": ev.data.classes_from, "instances": ev.data.instances, "settings": ev.settings,
                "seconds": round(ev.seconds, 2), "frames_per_second": round(len(ev.data.images) / ev.seconds, 2)
-               if ev.seconds else None, **ev.metrics.to_dict()}
+               if ev.seconds else None, **ev.metrics.to_dict(),
+               "operating_point": {"thresholds": json.loads(ev.thresholds.to_json()) if ev.thresholds else None,
+                                   "flat_default": None if ev.thresholds else 0.25,
+                                   "classes": ev.at_thresholds}}
     files["metrics"].write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
     for c in ev.metrics.classes:
         if c.instances:
@@ -135,7 +138,8 @@ def _example_sheet(ev: Evaluation, path: Path, n: int) -> Path:
 
 
 def summary_table(ev: Evaluation):
-    """A rich table: per class AP50, AP50-95 and P/R/F1 at the F1-best threshold, then the means."""
+    """A rich table: per class AP50, AP50-95, P/R/F1 at the F1-best threshold, and P/R at the cut the
+    pipeline applies (the model's stored per-class threshold, else the flat 0.25); then the means."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -144,18 +148,23 @@ def summary_table(ev: Evaluation):
     thr = f"{m.f1.threshold:.3f}" if m.f1.threshold is not None else "none"
     table = Table(title=f"{ev.detector} on {ev.data.name}: {len(ev.data.images)} images, {ev.data.instances} boxes",
                   caption=f"AP: {m.ap_method}. Means over classes with ground truth: {', '.join(m.classes_in_mean)}. "
-                          f"P/R/F1 at confidence >= {thr}.",
+                          f"P/R/F1 at confidence >= {thr} (all classes pooled). cut, P@cut, R@cut: each class at the "
+                          + ("threshold stored with the model." if ev.thresholds else "flat 0.25 (the model stores no "
+                             "per-class thresholds; roadscan calibrate derives them)."),
                   box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False, caption_justify="left")
     table.add_column("class")  # the one column that wraps in a narrow terminal
-    for col in ("images", "boxes", "preds", "AP50", "AP50-95", "P", "R", "F1"):
+    for col in ("images", "boxes", "preds", "AP50", "AP50-95", "P", "R", "F1", "cut", "P@cut", "R@cut"):
         table.add_column(col, justify="right", no_wrap=True, min_width=max(len(col), 5))
     for c in m.classes:
         ap = (f"{c.ap50:.3f}", f"{c.ap50_95:.3f}") if c.ap50 is not None else ("-", "-")
+        op = ev.at_thresholds.get(c.code)
+        at = (f"{op['threshold']:.3f}", f"{op['precision']:.3f}", f"{op['recall']:.3f}" if c.instances else "-") \
+            if op else ("-", "-", "-")
         table.add_row(f"{c.code} {c.name}", str(c.images), str(c.instances), str(c.predictions), *ap,
-                      f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}")
+                      f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", *at)
     table.add_section()
     n = len(m.classes_in_mean)
     table.add_row(f"mean of {n} class{'es' if n != 1 else ''}", str(len(ev.data.images)), str(ev.data.instances),
                   str(sum(c.predictions for c in m.classes)), f"{m.map50:.3f}", f"{m.map50_95:.3f}",
-                  f"{m.f1.precision:.3f}", f"{m.f1.recall:.3f}", Text(f"{m.f1.f1:.3f}", style="bold"))
+                  f"{m.f1.precision:.3f}", f"{m.f1.recall:.3f}", Text(f"{m.f1.f1:.3f}", style="bold"), "", "", "")
     return table

@@ -25,6 +25,7 @@ from roadscan.core.classes import CLASS_CODES, code_for
 from roadscan.detector.dataset import DEFAULT_SOURCES, IMAGE_SUFFIXES, read_voc, read_yolo
 from roadscan.detector.detections import Detections
 from roadscan.detector.metrics import Metrics, score
+from roadscan.detector.thresholds import ClassThresholds, at_thresholds, derive, read_thresholds, write_thresholds
 from roadscan.core.errors import ConfigError, DatasetError
 
 VOC_LABEL_DIRS = ("annotations", "Annotations", "xml")
@@ -39,6 +40,7 @@ class EvalSet:
     images: list[Path]
     truth: list[Detections] = field(repr=False)
     classes_from: str  # where the class mapping came from, for the report
+    groups: list[str] | None = field(default=None, repr=False)  # each image's validation set (a data YAML's val folders)
 
     @property
     def instances(self) -> int:
@@ -151,14 +153,15 @@ def _yaml_set(path: Path, mapping: Mapping[str, str | None] | None) -> EvalSet:
     if mapping is None:
         mapping = {str(i): code_for(n) if code_for(n) in CLASS_CODES else None for i, n in names.items()}
     sets = []
-    for val in [spec["val"]] if isinstance(spec["val"], str) else spec["val"]:
+    vals = [spec["val"]] if isinstance(spec["val"], str) else spec["val"]
+    for val in vals:
         images_dir = root / val
         if not images_dir.is_dir():
             raise DatasetError(f"validation folder {images_dir} does not exist", path=path)
         labels_dir = Path("/labels/".join(f"{images_dir.as_posix()}/".rsplit("/images/", 1)))  # ultralytics' rule
         sets.append(_yolo_set(path.stem, images_dir, labels_dir, mapping, f"`names` of {path.name}"))
     return EvalSet(path.stem, [p for s in sets for p in s.images], [t for s in sets for t in s.truth],
-                   sets[0].classes_from)
+                   sets[0].classes_from, groups=[Path(v).name for v, s in zip(vals, sets) for _ in s.images])
 
 
 def _source_set(name: str, sources_yaml: Path) -> EvalSet:
@@ -241,6 +244,8 @@ class Evaluation:
     predictions: list[Detections] = field(repr=False)
     settings: dict
     seconds: float
+    thresholds: ClassThresholds | None = None  # stored with the model (None: the flat default applies)
+    at_thresholds: dict[str, dict[str, float]] = field(default_factory=dict)  # per class P/R at those thresholds
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -274,5 +279,21 @@ def evaluate(model: Path | str, data: Path | str | EvalSet, *, imgsz: int = 416,
     seconds = time.perf_counter() - started
     settings = {"imgsz": getattr(detector, "imgsz", imgsz), "conf": conf, "iou": iou, "batch": batch,
                 "backend": detector.name.split(":")[0], "device": device}
+    shipped = read_thresholds(model)
+    operating = shipped or ClassThresholds({})  # what the pipeline keeps: the model's cuts, else the flat default
     return Evaluation(Path(model), detector.name, evalset, score(predictions, evalset.truth), predictions,
-                      settings, seconds)
+                      settings, seconds, shipped, at_thresholds(predictions, evalset.truth, operating))
+
+
+def calibrate(model: Path | str, data: Path | str | EvalSet, *, write: bool = True,
+              **options) -> tuple[Evaluation, ClassThresholds, Path | None]:
+    """Derive the F1-optimal threshold per class on `data` (detector/thresholds.py) and store it with `model`.
+
+    Returns the evaluation (at the low confidence AP needs), the thresholds, and the file written.
+    """
+    ev = evaluate(model, data, **options)
+    found = derive(ev.predictions, ev.data.truth, groups=ev.data.groups, data=ev.data.name)
+    written = write_thresholds(model, found) if write else None
+    if written is not None:
+        ev.thresholds, ev.at_thresholds = found, at_thresholds(ev.predictions, ev.data.truth, found)
+    return ev, found, written

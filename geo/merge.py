@@ -29,11 +29,24 @@ How sightings are grouped (`merge_observations`)
 4. Passes. Groups of the same survey and family whose centres lie within tolerance (no range term:
    a centre is weighted to its near sightings) and which share no (frame, class) are joined the same
    way: a defect lost for a few frames, or seen again on the way back, stays one defect.
+5. One spot, one defect. Groups of the same survey but of different families (a pothole, and the
+   "alligator crack" the detector also boxes around it) whose centres lie within `COLOCATED` of each
+   other (footprint-sized: the smaller thing's centre inside the larger one's footprint, give or take
+   a metre) become one defect; a defect holds at most one group per family, so two potholes beside
+   one large crack stay two defects. Its primary class is that of the family crews act on first
+   (`PRIMARY_FAMILIES`: pothole, then crack, then repair), and within a family the class with the most
+   summed confidence; its position, segment and size are the primary group's; its sightings, counts
+   and confidences are all of them; `other_classes` lists the other classes its sightings were given
+   (comma-separated codes in class order; None when there are none).
 
 Each defect then gets the class with the most summed confidence, a position weighted by
 confidence / camera distance (a near sighting projects more precisely onto the ground), the
 majority segment (by that weight) with chainage and offset averaged over the sightings on it, and
 median width and length.
+
+Across surveys (`merge_into_existing`) the same two rules hold: a known defect and a new one match if
+they share a family (the primary's or one of `other_classes`) and lie within tolerance, or lie within
+`COLOCATED` whatever their families; the primary class of the match is chosen as in step 5.
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from roadscan.core.classes import FAMILY, human_name
+from roadscan.core.classes import CLASS_CODES, FAMILY, human_name
 from roadscan.core.tables import MERGED_DEFECT_COLUMNS as DEFECT_COLUMNS
 from roadscan.core.tables import SNAP_COLUMNS
 from roadscan.core.tables import SNAPPED_OBSERVATION_COLUMNS as REQUIRED
@@ -54,6 +67,7 @@ from roadscan.geo.coverage import covered_geometry
 
 NEAR_FLOOR_M = 2.0       # closer sightings get no extra weight
 UNKNOWN_RANGE_M = 10.0   # camera distance assumed where it is missing
+PRIMARY_FAMILIES = ("pothole", "crack", "repair")  # one spot's primary class: crews act on potholes first
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,12 @@ class MergeTolerance:
     def across(self, acc, width):
         acc = np.where(np.isfinite(acc), acc, self.default_accuracy_m)
         return np.maximum(self.min_across_m, self.accuracy_factor * acc) + self.footprint_factor * np.nan_to_num(width)
+
+
+# Different families are one defect only where their footprints meet: the smaller thing's centre within
+# half the larger one's footprint, plus a metre along and half a metre across (or the GPS accuracy).
+COLOCATED = MergeTolerance(min_along_m=1.0, min_across_m=0.5, accuracy_factor=1.0, footprint_factor=0.5,
+                           range_factor=0.0)
 
 
 class MergeResult(NamedTuple):
@@ -276,7 +296,56 @@ def _summarise(obs: pd.DataFrame, label: np.ndarray, lateral: np.ndarray) -> pd.
     out["defect_key"] = out["survey_id"].astype(str) + ":" + ids.min().astype(str)
     out["family"] = family_of(out["code"])
     out["name"] = out["code"].map(human_name)
+    out["other_classes"] = None
     return out
+
+
+def _family_rank(family) -> np.ndarray:
+    """Position of each family in PRIMARY_FAMILIES (unknown families last)."""
+    rank = {f: i for i, f in enumerate(PRIMARY_FAMILIES)}
+    return np.array([rank.get(f, len(rank)) for f in np.asarray(family, dtype=object)], dtype=np.int64)
+
+
+def other_classes(codes, primary: str) -> str | None:
+    """The codes besides `primary`, once each, in class order, comma-separated; None when there are none."""
+    order = {c: i for i, c in enumerate(CLASS_CODES)}
+    rest = sorted({str(c) for c in codes if c is not None and str(c) != "" and str(c) != primary},
+                  key=lambda c: (order.get(c, len(order)), c))
+    return ",".join(rest) or None
+
+
+def _split_classes(value) -> list[str]:
+    return [c for c in str(value).split(",") if c] if isinstance(value, str) else []
+
+
+def _join_families(obs: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """Step 5 of the module doc: co-located groups of different families become one defect."""
+    g_items = _items(groups.assign(offset_m=groups["lateral"], side=None), range_col=None)
+    gi, gj = _near_pairs(g_items, g_items, COLOCATED, np.fmax)
+    cross = (gi < gj) & (groups["survey_id"].to_numpy()[gi] == groups["survey_id"].to_numpy()[gj]) & \
+            (g_items["family"][gi] != g_items["family"][gj])
+    gi, gj = gi[cross], gj[cross]
+    r = _pair_distance(g_items, g_items, gi, gj, COLOCATED, combine_accuracy=np.fmax)
+    keep = r <= 1.0
+    order = np.lexsort((gj[keep], gi[keep], r[keep]))
+    spot = _constrained_union(len(groups), gi[keep][order], gj[keep][order], [{f} for f in g_items["family"]])
+    codes = obs.set_index("obs_id")["code"]
+    out = groups.reset_index(drop=True).assign(_spot=spot, _rank=_family_rank(g_items["family"]),
+                                               _weight=groups["n_obs"].to_numpy() * groups["mean_confidence"].to_numpy())
+    rows = []
+    for _, g in out.groupby("_spot", sort=False):
+        g = g.sort_values(["_rank", "_weight"], ascending=[True, False], kind="stable")
+        row = g.iloc[0].copy()
+        if len(g) > 1:
+            n = g["n_obs"].sum()
+            row["mean_confidence"] = float((g["n_obs"] * g["mean_confidence"]).sum() / n)
+            row["n_obs"], row["max_confidence"] = int(n), float(g["max_confidence"].max())
+            row["first_seen"], row["last_seen"] = g["first_seen"].min(), g["last_seen"].max()
+            row["obs_ids"] = sorted(i for ids in g["obs_ids"] for i in ids)
+            row["defect_key"] = f"{row['survey_id']}:{row['obs_ids'][0]}"
+        row["other_classes"] = other_classes(codes.reindex(row["obs_ids"]).tolist(), row["code"])
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns=["_spot", "_rank", "_weight"]).reset_index(drop=True)
 
 
 def _frame_keys(obs: pd.DataFrame) -> list[int]:
@@ -336,6 +405,9 @@ def merge_observations(obs: pd.DataFrame, *, crs=None, tolerance: MergeTolerance
     if group_label.max() + 1 < len(groups):
         label = group_label[label]
         groups = _summarise(obs, label, items["lat"])
+
+    # 5: one spot, one defect, whatever classes it was seen as
+    groups = _join_families(obs, groups)
 
     defects = groups.sort_values(["survey_id", "first_seen", "defect_key"], kind="stable").reset_index(drop=True)
     geometry = gpd.points_from_xy(defects["x"], defects["y"], crs=crs)
@@ -411,9 +483,12 @@ def merge_into_existing(existing: pd.DataFrame, new: pd.DataFrame, covered=None,
     new = _with_snap_columns(new).reset_index(drop=True)
     a, b = _items(existing, range_col=None), _items(new, range_col=None)
     ia, ib = _near_pairs(a, b, tolerance, np.hypot)
-    fam = a["family"][ia] == b["family"][ib]
-    ia, ib = ia[fam], ib[fam]
+    fam_a, fam_b = _families(existing), _families(new)
+    shared = np.array([bool(fam_a[i] & fam_b[j]) for i, j in zip(ia.tolist(), ib.tolist())], dtype=bool)
     r = _pair_distance(a, b, ia, ib, tolerance, combine_accuracy=np.hypot)
+    r_spot = _pair_distance(a, b, ia, ib, COLOCATED, combine_accuracy=np.hypot)
+    # a shared family within tolerance, or any two families at one spot (module doc); one distance to rank by
+    r = np.where(shared & (r <= 1.0), r, np.where(r_spot <= 1.0, r_spot, np.inf))
     keep = r <= 1.0
     ia, ib, r = ia[keep], ib[keep], r[keep]
     order = np.lexsort((ib, ia, r))
@@ -435,6 +510,13 @@ def merge_into_existing(existing: pd.DataFrame, new: pd.DataFrame, covered=None,
     return MergeResult(updates, inserts, pd.Index(existing.loc[gone, "defect_id"].to_numpy(), name="defect_id"))
 
 
+def _families(table: pd.DataFrame) -> list[set]:
+    """Per defect, the families of its class and of its `other_classes`."""
+    others = table["other_classes"] if "other_classes" in table else pd.Series(None, index=table.index)
+    return [{FAMILY.get(c, c) for c in [code, *_split_classes(more)]}
+            for code, more in zip(table["code"].astype(str), others)]
+
+
 def _col(t: pd.DataFrame, name: str, default) -> pd.Series:
     return t[name] if name in t.columns else pd.Series(default, index=t.index)
 
@@ -450,8 +532,14 @@ def _updated(old: pd.DataFrame, new: pd.DataFrame, a: dict, b: dict, ia: np.ndar
     c_old = c_old.fillna(_col(old, "max_confidence", 0.5).astype(np.float64)).fillna(0.5)
     n_new, c_new = new["n_obs"].astype(np.int64), new["mean_confidence"].astype(np.float64)
 
-    take_new_code = n_new * c_new > n_old * c_old
+    rank_old, rank_new = _family_rank(family_of(old["code"])), _family_rank(family_of(new["code"]))
+    take_new_code = np.where(rank_old == rank_new, n_new * c_new > n_old * c_old, rank_new < rank_old)
     out["code"] = np.where(take_new_code, new["code"], old["code"])
+    old_more = _col(old, "other_classes", None)
+    new_more = _col(new, "other_classes", None)
+    out["other_classes"] = [other_classes([o, n, *_split_classes(om), *_split_classes(nm)], c)
+                            for o, n, om, nm, c in zip(old["code"], new["code"], old_more, new_more, out["code"])]
+    same_family = rank_old == rank_new
     if "name" in out or "name" in new:
         out["name"] = pd.Series(out["code"]).map(human_name)
     if "family" in out:
@@ -464,9 +552,10 @@ def _updated(old: pd.DataFrame, new: pd.DataFrame, a: dict, b: dict, ia: np.ndar
     for c in ("chainage_m", "offset_m"):
         mixed = (old[c].to_numpy(np.float64) * w_old + new[c].to_numpy(np.float64)) / (w_old + 1)
         out[c] = np.where(same, mixed, old[c].to_numpy(np.float64))
-    for c in ("width_m", "length_m", "area_m2"):
+    for c in ("width_m", "length_m", "area_m2"):  # the primary class's size: a crack's size is no pothole's
         if c in new:
-            out[c] = new[c].to_numpy()
+            keep_old = ~same_family & ~take_new_code & (c in old)
+            out[c] = np.where(keep_old, _col(old, c, np.nan).to_numpy(np.float64), new[c].to_numpy(np.float64))
     out["n_obs"] = n_old + n_new
     out["n_surveys"] = s_old + 1
     out["mean_confidence"] = (n_old * c_old + n_new * c_new) / (n_old + n_new)

@@ -66,6 +66,14 @@ class Certainty(_Strict):
     medium: float = Field(gt=0, le=1)
 
 
+class EvidenceRule(_Strict):
+    """A defect is confirmed by `min_sightings` sightings or one at least `confident`; else it is unconfirmed."""
+
+    min_sightings: int = Field(ge=1)
+    confident: float = Field(ge=0, le=1)
+    max_unconfirmed_severity: int = Field(ge=1, le=5)
+
+
 class Speed(_Strict):
     reference_kmh: NonNegativeFloat
     per_10_kmh: NonNegativeFloat
@@ -133,6 +141,7 @@ class Scoring(_Strict):
     """Everything tunable about severity, certainty, priority and condition."""
 
     severity: dict[str, SeverityRule]
+    evidence: EvidenceRule
     certainty: Certainty
     priority: Priority
     condition: Condition

@@ -5,10 +5,14 @@ threshold reached, capped at 5. Size is the footprint area (width x length) for 
 alligator cracks, and the long side of the footprint for linear cracks (a transverse crack runs
 across the road, so its extent is the footprint's width). A size we could not measure adds nothing.
 
-Confidence and the number of sightings do not lower severity: a large pothole seen once is still
-large if it is real, and hiding it would be the worse mistake. They set `certainty` instead,
-1 - (1 - mean confidence) ** min(sightings, max_sightings), labelled high/medium/low, which the
-priority score discounts and the crew sees.
+Evidence comes before severity (scoring.toml [evidence]): a defect is *confirmed* by more than one
+sighting (over all surveys) or by one confident sighting; a single weak sighting is *unconfirmed*
+(core.evidence), and its severity is capped at 3 whatever its size, because one weak box is as often
+a grass verge or a shadow as a pothole, and a phantom severity-5 pothole at the top of the work list
+costs a crew a trip. The reason keeps what the size alone would give, and a later survey that sees
+the defect again confirms it and restores that. Beyond this cap, confidence and sightings do not
+lower severity: they set `certainty`, 1 - (1 - mean confidence) ** min(sightings, max_sightings),
+labelled high/medium/low, which the priority score discounts and the crew sees.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from roadscan.core.classes import CLASSES, human_name
+from roadscan.core.evidence import Evidence
 from roadscan.geo.scoring import Scoring, resolve_scoring
 
 _UNITS = {"area": "m²", "length": "m"}
@@ -48,6 +53,16 @@ def certainty(defects: pd.DataFrame, scoring: Scoring) -> np.ndarray:
     return 1.0 - (1.0 - np.clip(conf, 0, 1)) ** np.minimum(n, scoring.certainty.max_sightings)
 
 
+def evidence(defects: pd.DataFrame, scoring: Scoring) -> np.ndarray:
+    """Per defect CONFIRMED (enough sightings, or one confident one) or UNCONFIRMED (module doc)."""
+    n = _num(defects, "n_obs")
+    best = _num(defects, "max_confidence")
+    best = np.where(np.isfinite(best), best, _num(defects, "mean_confidence"))
+    rule = scoring.evidence
+    confirmed = (np.where(np.isfinite(n), n, 1.0) >= rule.min_sightings) | (np.nan_to_num(best) >= rule.confident)
+    return np.where(confirmed, str(Evidence.CONFIRMED), str(Evidence.UNCONFIRMED)).astype(object)
+
+
 def _band_text(value: float, bands: list[float], steps: int, unit: str) -> str:
     lo = bands[steps - 1] if steps > 0 else None
     hi = bands[steps] if steps < len(bands) else None
@@ -75,10 +90,18 @@ def _reason(name: str, measure: str | None, size: float, bands: list[float], bas
     return f"{head}; {seen}{conf_text}, certainty {label} ({cert:.2f})" if np.isfinite(cert) else f"{head}; {seen}"
 
 
-def assess_severity(defects: pd.DataFrame, scoring: Scoring | str | Path | None = None) -> pd.DataFrame:
-    """A copy of `defects` with severity (1-5), severity_reason, certainty (0-1) and certainty_label.
+def _weak_text(n_obs: float, best: float, severity: int, by_size: int, sc: Scoring) -> str:
+    seen = f"{int(n_obs)} sighting" if np.isfinite(n_obs) else "sightings unknown"
+    conf = f", best confidence {best:.2f}" if np.isfinite(best) else ""
+    capped = f", severity capped at {severity} (its size alone gives {by_size})" if by_size > severity else ""
+    return (f"; unconfirmed: {seen}{conf}, confirmed by {sc.evidence.min_sightings} sightings or one at "
+            f"{sc.evidence.confident:g}{capped}")
 
-    Reads code, width_m, length_m (area_m2 if present), n_obs and mean_confidence (or max_confidence).
+
+def assess_severity(defects: pd.DataFrame, scoring: Scoring | str | Path | None = None) -> pd.DataFrame:
+    """A copy of `defects` with severity (1-5), severity_reason, evidence, certainty (0-1) and certainty_label.
+
+    Reads code, width_m, length_m (area_m2 if present), n_obs, max_confidence and mean_confidence.
     `scoring`: a Scoring, a user TOML file merged over the defaults, or None for the defaults.
     """
     sc = resolve_scoring(scoring)
@@ -95,19 +118,26 @@ def assess_severity(defects: pd.DataFrame, scoring: Scoring | str | Path | None 
         size[mask] = defect_size(out.loc[mask], rule.measure)
         measured = mask & np.isfinite(size)
         steps[measured] = np.searchsorted(np.asarray(rule.bands, dtype=np.float64), size[measured], side="right")
-    severity = np.clip(base + steps, 1, 5)
+    by_size = np.clip(base + steps, 1, 5)
+    proof = evidence(out, sc)
+    weak = proof == str(Evidence.UNCONFIRMED)
+    severity = np.where(weak, np.minimum(by_size, sc.evidence.max_unconfirmed_severity), by_size)
 
     cert = certainty(out, sc)
     label = np.where(cert >= sc.certainty.high, "high", np.where(cert >= sc.certainty.medium, "medium", "low"))
     label = np.where(np.isfinite(cert), label, "unknown")
     n_obs = _num(out, "n_obs")
     conf = _num(out, "mean_confidence")
+    best = _num(out, "max_confidence")
     out["severity"] = severity.astype(np.int64)
     out["severity_reason"] = [
         _reason(human_name(c) if c in CLASSES else f"unknown class '{c}'",
                 sc.severity[c].measure if c in sc.severity else None, s,
                 sc.severity[c].bands if c in sc.severity else [], b, k, v, n, m, ce, lab)
-        for c, s, b, k, v, n, m, ce, lab in zip(code, size, base, steps, severity, n_obs, conf, cert, label)]
+        + (_weak_text(n, top, v, full, sc) if w else "")
+        for c, s, b, k, v, n, m, ce, lab, w, top, full
+        in zip(code, size, base, steps, severity, n_obs, conf, cert, label, weak, best, by_size)]
+    out["evidence"] = proof
     out["certainty"] = cert
     out["certainty_label"] = label
     return out

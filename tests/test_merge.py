@@ -98,10 +98,37 @@ def test_d00_and_d10_boxes_on_one_crack_in_the_same_frames_are_one_defect():
     assert defects.iloc[0]["code"] == "D10" and defects.iloc[0]["n_obs"] == 10
 
 
-def test_a_pothole_and_a_crack_at_the_same_place_are_two():
-    obs = sightings([POTHOLE, ("D00", 40.0, 1.0, 0.4, 1.5)], frames=range(6, 11))
+def test_a_pothole_and_the_alligator_crack_around_it_are_one_defect():
+    """Issue 17: four painted potholes were stored twice, as a pothole and a co-located alligator crack."""
+    crack = sightings([("D20", 40.6, 1.2, 1.5, 3.0)], frames=range(6, 11), seed=3, first_id=100, confidence=0.9)
+    obs = pd.concat([sightings([POTHOLE], frames=range(6, 11)), crack])
+    defects = merge_observations(obs)
+    assert len(defects) == 1
+    d = defects.iloc[0]
+    assert d["code"] == "D40" and d["family"] == "pothole"  # the class crews act on, though the crack scored more
+    assert d["other_classes"] == "D20" and d["n_obs"] == 10 and sorted(d["obs_ids"]) == sorted(obs["obs_id"])
+    assert d["chainage_m"] == pytest.approx(40.0, abs=0.5) and d["width_m"] == pytest.approx(0.5)  # the pothole's
+    assert d["max_confidence"] == pytest.approx(0.9)
+
+
+def test_other_classes_list_every_other_class_seen_at_the_spot():
+    obs = sightings([("D00", 40.0, 0.5, 0.4, 2.0)], frames=range(6, 12))
+    obs.loc[obs.index[:2], "code"] = "D10"
+    assert merge_observations(obs).iloc[0]["other_classes"] == "D10"
+    assert merge_observations(sightings([POTHOLE], frames=range(6, 11))).iloc[0]["other_classes"] is None
+
+
+def test_a_pothole_6_m_from_a_crack_stays_apart_from_it():
+    obs = sightings([POTHOLE, ("D00", 46.0, 1.0, 0.4, 1.5)], frames=range(6, 11))
     defects = merge_observations(obs)
     assert sorted(defects["family"]) == ["crack", "pothole"]
+
+
+def test_two_potholes_in_one_large_crack_stay_two_potholes():
+    obs = sightings([POTHOLE, ("D40", 42.0, 1.0, 0.5, 0.4), ("D20", 41.0, 1.0, 2.5, 5.0)], frames=range(4, 12))
+    defects = merge_observations(obs).sort_values("chainage_m")
+    assert defects["code"].tolist() == ["D40", "D40"]
+    assert defects["other_classes"].tolist().count("D20") == 1  # the crack joins one of them, not both
 
 
 def test_off_network_sightings_group_by_plain_distance():
@@ -239,12 +266,22 @@ def test_unseen_defects_inside_the_covered_stretch_are_not_reobserved_and_outsid
 def test_matching_is_one_to_one_and_by_family():
     existing = known(merge_observations(sightings([POTHOLE], frames=range(6, 11))))
     new = merge_observations(sightings([("D40", 39.0, 1.0, 0.5, 0.4), ("D40", 42.0, 1.0, 0.5, 0.4),
-                                        ("D00", 40.0, 1.0, 0.3, 1.0)], frames=range(4, 12), survey=2))
+                                        ("D00", 43.0, -1.0, 0.3, 1.0)], frames=range(4, 12), survey=2))
     assert len(new) == 3
     result = merge_into_existing(existing, new, covered=None)
     assert len(result.updates) == 1 and len(result.inserts) == 2
     assert sorted(result.inserts["family"]) == ["crack", "pothole"]
     assert result.updates.iloc[0]["defect_key"] in set(new.loc[new["family"] == "pothole", "defect_key"])
+
+
+def test_a_later_survey_seeing_only_the_crack_around_a_known_pothole_updates_the_pothole():
+    existing = known(merge_observations(sightings([POTHOLE], frames=range(6, 11))))
+    new = merge_observations(sightings([("D20", 40.5, 1.1, 1.5, 3.0)], frames=range(6, 11), survey=2, first_id=50))
+    result = merge_into_existing(existing, new, covered=None)
+    assert len(result.inserts) == 0 and result.updates["defect_id"].tolist() == [101]
+    u = result.updates.iloc[0]
+    assert u["code"] == "D40" and u["other_classes"] == "D20"
+    assert u["width_m"] == pytest.approx(0.5)  # still the pothole's size, not the crack's
 
 
 def test_no_existing_defects_inserts_everything():

@@ -53,13 +53,33 @@ def test_unknown_class_gets_severity_1_with_a_reason():
     assert "unknown class 'D43'" in out["severity_reason"].iloc[0]
 
 
-def test_low_confidence_and_few_sightings_lower_certainty_not_severity():
+def test_low_confidence_with_enough_sightings_lowers_certainty_not_severity():
     out = assess_severity(pd.DataFrame([defect("D40", 1.0, 1.0, n_obs=6, conf=0.8),
-                                        defect("D40", 1.0, 1.0, n_obs=1, conf=0.3)]))
+                                        defect("D40", 1.0, 1.0, n_obs=2, conf=0.2)]))
     assert out["severity"].tolist() == [5, 5]
+    assert out["evidence"].tolist() == ["confirmed", "confirmed"]
     assert out["certainty"].iloc[0] == pytest.approx(1 - 0.2 ** 3)  # sightings count up to 3
-    assert out["certainty"].iloc[1] == pytest.approx(0.3)
+    assert out["certainty"].iloc[1] == pytest.approx(1 - 0.8 ** 2)
     assert out["certainty_label"].tolist() == ["high", "low"]
+
+
+def test_a_single_weak_sighting_is_unconfirmed_and_capped_at_severity_3():
+    """Issue 17: one box at 0.26-0.28 became 'pothole, severity 5' at the top of the work list."""
+    out = assess_severity(pd.DataFrame([defect("D40", 4.0, 4.0, n_obs=1, conf=0.28, max_confidence=0.28),
+                                        defect("D40", 1.0, 1.0, n_obs=1, conf=0.7, max_confidence=0.7),
+                                        defect("D40", 1.0, 1.0, n_obs=2, conf=0.3, max_confidence=0.3),
+                                        defect("D00", 0.3, 2.0, n_obs=1, conf=0.3, max_confidence=0.3)]))
+    assert out["evidence"].tolist() == ["unconfirmed", "confirmed", "confirmed", "unconfirmed"]
+    assert out["severity"].tolist() == [3, 5, 5, 2]  # a weak small crack keeps its own severity
+    reason = out["severity_reason"].iloc[0]
+    assert "unconfirmed: 1 sighting, best confidence 0.28" in reason and "capped at 3 (its size alone gives 5)" in reason
+
+
+def test_evidence_rule_comes_from_the_scoring_file(tmp_path):
+    path = tmp_path / "strict.toml"
+    path.write_text("[evidence]\nmin_sightings = 3\nconfident = 0.9\nmax_unconfirmed_severity = 2\n")
+    out = assess_severity(pd.DataFrame([defect("D40", 1.0, 1.0, n_obs=2, conf=0.8, max_confidence=0.8)]), path)
+    assert out["evidence"].tolist() == ["unconfirmed"] and out["severity"].tolist() == [2]
 
 
 def test_user_bands_override_the_defaults(tmp_path):

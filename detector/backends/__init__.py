@@ -22,12 +22,14 @@ BY_SUFFIX = {".onnx": "onnx"}
 __all__ = ["BACKENDS", "Detector", "batched", "load_detector"]
 
 
-def load_detector(model: str | Path, *, backend: str | None = None, conf: float = 0.25, iou: float = 0.5,
+def load_detector(model: str | Path, *, backend: str | None = None, conf: float | None = None, iou: float = 0.5,
                   imgsz: int = 640, batch: int = 8, device: str = "cpu") -> Detector:
     """A ready detector for the weights file `model`; ModelError/ConfigError say what is wrong with the input.
 
     Without `backend`, the file decides: `.onnx` runs on ONNX Runtime, anything else (`.pt`) on
     ultralytics. Naming a backend forces it (and it then refuses files of the other kind).
+    `conf` None keeps each class's boxes from the threshold stored with the model (detector/thresholds.py;
+    a flat 0.25 for a model without any); a number is one flat cut for every class, as the user asked.
     """
     path = Path(model).expanduser()
     backend = backend or BY_SUFFIX.get(path.suffix.lower(), "ultralytics")
@@ -38,7 +40,7 @@ def load_detector(model: str | Path, *, backend: str | None = None, conf: float 
     if not path.is_file():
         raise ModelError("this is a folder, not a model file", path=path,
                          hint="give the weights file itself, e.g. runs/detect/train/weights/best.pt")
-    for label, value, ok in (("confidence", conf, 0 <= conf <= 1), ("IoU", iou, 0 < iou <= 1),
+    for label, value, ok in (("confidence", conf, conf is None or 0 <= conf <= 1), ("IoU", iou, 0 < iou <= 1),
                              ("image size", imgsz, imgsz >= 32), ("batch", batch, batch >= 1)):
         if not ok:
             raise ConfigError(f"detector {label} {value} is out of range",

@@ -23,6 +23,7 @@ from roadscan.detector.backends.yolo_ops import decode, letterbox_batch
 from roadscan.core.classes import code_for
 from roadscan.detector.detections import Detections
 from roadscan.core.errors import ConfigError, ModelError
+from roadscan.detector.thresholds import DEFAULT_CONFIDENCE, from_metadata
 
 CPU_RUN_BATCH = 2  # frames per ONNX Runtime call on a CPU (see OnnxDetector.run_batch)
 
@@ -63,7 +64,7 @@ def _names(meta: dict[str, str], classes: int, path: Path) -> dict[int, str]:
 class OnnxDetector:
     """An exported YOLO detection model run through an ONNX Runtime session."""
 
-    def __init__(self, weights: Path, *, conf: float = 0.25, iou: float = 0.5, imgsz: int = 640, batch: int = 8,
+    def __init__(self, weights: Path, *, conf: float | None = None, iou: float = 0.5, imgsz: int = 640, batch: int = 8,
                  device: str = "cpu", threads: int | None = None):
         weights = Path(weights)
         if weights.suffix.lower() != ".onnx":
@@ -110,6 +111,10 @@ class OnnxDetector:
         self._session, self._input = session, inputs[0].name
         self.name = f"onnx:{weights.name}"
         self.weights = weights
+        # per-class thresholds the model carries (roadscan calibrate) unless the caller gave one flat cut
+        self.thresholds = from_metadata(meta, weights) if conf is None else None
+        if conf is None:
+            conf = max(self.thresholds.lowest - 1e-6, 0.0) if self.thresholds is not None else DEFAULT_CONFIDENCE
         self.conf, self.iou, self.device = conf, iou, device
 
     def predict(self, images: Sequence[np.ndarray], frame_indices: Sequence[int] | None = None) -> list[Detections]:
@@ -123,7 +128,8 @@ class OnnxDetector:
             for i, (im, box) in enumerate(zip(chunk, boxes)):
                 xyxy, score, cls = decode(pred[i], self.conf, self.iou, end2end=self.end2end)
                 h, w = im.shape[:2]
-                out.append(Detections(box.to_original(xyxy, w, h), score, self._code(cls)))
+                dets = Detections(box.to_original(xyxy, w, h), score, self._code(cls))
+                out.append(self.thresholds.keep(dets) if self.thresholds is not None else dets)
         return out
 
     def _run(self, x: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from roadscan.core.classes import code_for
 from roadscan.detector.detections import Detections
 from roadscan.core.errors import ConfigError, ModelError
 from roadscan.detector.extras import TRAIN_HINT
+from roadscan.detector.thresholds import resolve
 
 # Tasks whose results carry axis-aligned boxes; a segmentation model's boxes serve as well.
 BOX_TASKS = {"detect", "segment"}
@@ -24,7 +25,7 @@ BOX_TASKS = {"detect", "segment"}
 class UltralyticsDetector:
     """A local YOLO checkpoint run through ultralytics' predictor."""
 
-    def __init__(self, weights: Path, *, conf: float = 0.25, iou: float = 0.5, imgsz: int = 640,
+    def __init__(self, weights: Path, *, conf: float | None = None, iou: float = 0.5, imgsz: int = 640,
                  batch: int = 8, device: str = "cpu"):
         weights = Path(weights)
         if weights.suffix.lower() != ".pt":
@@ -51,6 +52,7 @@ class UltralyticsDetector:
         self._model = model
         self.name = f"ultralytics:{weights.name}"
         self.weights = weights
+        conf, self.thresholds = resolve(weights, conf)  # per-class thresholds of a sidecar made for these weights
         self.conf, self.iou, self.imgsz, self.batch, self.device = conf, iou, imgsz, batch, device
 
     def predict(self, images: Sequence[np.ndarray], frame_indices: Sequence[int] | None = None) -> list[Detections]:
@@ -61,7 +63,8 @@ class UltralyticsDetector:
             bgr = [np.ascontiguousarray(im[..., ::-1]) for im in chunk]  # ultralytics reads arrays as OpenCV BGR
             results = self._model.predict(bgr, conf=self.conf, iou=self.iou, imgsz=self.imgsz, device=self.device,
                                           verbose=False)
-            out.extend(self._detections(r, im.shape) for r, im in zip(results, chunk))
+            dets = (self._detections(r, im.shape) for r, im in zip(results, chunk))
+            out.extend(self.thresholds.keep(d) if self.thresholds is not None else d for d in dets)
         return out
 
     def _detections(self, result, shape) -> Detections:

@@ -6,6 +6,8 @@ truth boxes themselves), so each error is that of one sighting of one known defe
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -66,3 +68,59 @@ def defect_errors(defects: pd.DataFrame, drive: SampleDrive, network) -> pd.Data
                 row["chainage_error_m"] = abs(defects["chainage_m"].iloc[best] - true_snap["chainage_m"].iloc[i])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+PHANTOM_M = 1.5  # a stored defect farther than this from every painted one is a phantom (issue 17)
+
+
+@dataclass
+class Precision:
+    """Stored defects against the painted truth, each stored defect counted once.
+
+    One-to-one, nearest pairs first: a stored defect within `PHANTOM_M` of a painted defect that no
+    nearer stored defect took is a true find; one within reach of painted defects that are all taken
+    is a duplicate; one farther than `PHANTOM_M` from every painted defect is a phantom. Class is not
+    compared: a pothole stored as an alligator crack is in the right place, which is what a crew needs.
+    """
+
+    stored: int
+    painted: int
+    found: int  # painted defects with a stored defect (one-to-one, within PHANTOM_M)
+    phantoms: int
+    duplicates: int
+    phantom_ids: list = field(default_factory=list)  # the stored defects' `id` (or row) that are phantoms
+    duplicate_ids: list = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.found / self.stored if self.stored else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.painted if self.painted else 1.0
+
+    def line(self) -> str:
+        return (f"precision {self.precision:.2f} ({self.found} of {self.stored} stored defects are painted ones; "
+                f"{self.phantoms} phantoms farther than {PHANTOM_M:g} m from every painted defect, "
+                f"{self.duplicates} duplicates of a painted defect already stored)")
+
+
+def defect_precision(defects: pd.DataFrame, truth: pd.DataFrame, crs: str) -> Precision:
+    """Phantoms and duplicates among stored `defects` (lat, lon[, id]) against painted `truth` (lat, lon)."""
+    tx, ty = to_metric(truth["lon"], truth["lat"], crs)
+    if not len(defects):
+        return Precision(0, len(truth), 0, 0, 0)
+    dx, dy = to_metric(defects["lon"], defects["lat"], crs)
+    gap = np.hypot(np.asarray(dx)[:, None] - np.asarray(tx)[None, :], np.asarray(dy)[:, None] - np.asarray(ty)[None, :])
+    ids = defects["id"].tolist() if "id" in defects else list(range(len(defects)))
+    near = gap.min(axis=1) <= PHANTOM_M if gap.shape[1] else np.zeros(len(defects), bool)
+    rows, cols = np.nonzero(gap <= PHANTOM_M)
+    order = np.argsort(gap[rows, cols], kind="stable")
+    taken_s, taken_t = set(), set()
+    for r, c in zip(rows[order].tolist(), cols[order].tolist()):
+        if r not in taken_s and c not in taken_t:
+            taken_s.add(r)
+            taken_t.add(c)
+    phantom = [ids[i] for i in np.flatnonzero(~near)]
+    duplicate = [ids[i] for i in np.flatnonzero(near) if int(i) not in taken_s]
+    return Precision(len(defects), len(truth), len(taken_t), len(phantom), len(duplicate), phantom, duplicate)
