@@ -12,8 +12,9 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 5  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
-# 3: API keys, defect photos; 4: photos record their anonymisation; 5: indexes that bound a survey's write
+SCHEMA_VERSION = 6  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
+# 3: API keys, defect photos; 4: photos record their anonymisation; 5: indexes that bound a survey's write;
+# 6: the source network's road reference on segments and defects, a defect's external reference
 
 metadata = MetaData()
 
@@ -120,6 +121,11 @@ segments = Table(
     Column("length_m", Float, nullable=False),
     Column("network", Text, nullable=False),  # the file it came from
     Column("geometry_wkt", Text, nullable=False),  # LINESTRING, EPSG:4326
+    # Since schema 6: the source's own road reference (geo.roads.RoadNetwork): feature id, the mapping that
+    # read it, municipality and road code, and where the segment starts along the source feature's line.
+    *(Column(name, type_) for name, type_ in (("source_id", String(100)), ("source_kind", String(32)),
+                                              ("municipality_code", String(16)), ("road_code", String(100)),
+                                              ("road_start_m", Float))),
 )
 
 # One row per physical defect, across surveys.
@@ -158,6 +164,11 @@ defects = Table(
     Column("last_survey_id", Integer, ForeignKey("surveys.id", ondelete="SET NULL")),
     Column("evidence_observation_id", Integer),  # the sighting whose frame shows it best
     Column("updated_at", UTCDateTime, nullable=False),
+    # Since schema 6: the road reference of its segment with the chainage along the source road line
+    # (geo.snap.road_reference), and a reference a person gave it (a citizen's service request id).
+    *(Column(name, type_) for name, type_ in (("source_id", String(100)), ("source_kind", String(32)),
+                                              ("municipality_code", String(16)), ("road_code", String(100)),
+                                              ("road_chainage_m", Float), ("external_ref", String(200)))),
 )
 
 # Every status a defect has had: who or which survey set it, when, and why.
@@ -170,6 +181,7 @@ defect_history = Table(
     Column("by", String(100), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("survey_id", Integer, ForeignKey("surveys.id", ondelete="SET NULL")),
+    Column("external_ref", String(200)),  # since schema 6: the external reference as this entry set it
 )
 
 # What each survey's camera covered, as chainage intervals on segments (for condition and
