@@ -1,5 +1,6 @@
-"""Status updates from the road crew: mark a defect scheduled, fixed, dismissed or open again, with
-who and when kept in its history; photos of a defect (e.g. after the repair).
+"""Status updates from the road crew and triage by GIS staff: mark a defect verified, not an issue,
+scheduled, fixed, dismissed or open (unverified) again, and give it an external reference (a citizen's
+service request id), with who and when kept in its history; photos of a defect (e.g. after the repair).
 
 A later survey that sees a "fixed" defect again reopens it and says so in the history
 (api/store/defects.py), so a status set here sticks until the road says otherwise.
@@ -31,12 +32,15 @@ from roadscan.api.images import resolve_image
 from roadscan.api.ogc.errors import ExceptionBody, OGCError, not_found
 from roadscan.api.ogc.params import RowId
 from roadscan.api.store.database import Store
-from roadscan.api.store.defect_status import defect_status, record_status, status_history
+from roadscan.api.store.defect_status import KEEP, defect_status, record_status, status_history
 from roadscan.api.store.photos import defect_photos, photo_file, record_photo
-from roadscan.core.statuses import SETTABLE_STATUSES
+from roadscan.core.statuses import SETTABLE_STATUSES, STATUS_SYNONYMS, canonical_status
 
-# The statuses a person may set, as a type: the request schema (and the API definition) lists them.
-SettableStatus = Literal[tuple(str(s) for s in SETTABLE_STATUSES)]
+# The statuses a person may set, as a type: the request schema (and the API definition) lists them,
+# with their other names ("unverified" for open).
+SettableStatus = Literal[tuple(str(s) for s in SETTABLE_STATUSES) + tuple(STATUS_SYNONYMS)]
+EXTERNAL_REF = Field(None, max_length=200, description="an external reference, e.g. a citizen's service request "
+                                                       "id (\"\" clears it; left out: kept as it is)")
 
 T = TypeVar("T")
 
@@ -72,8 +76,16 @@ router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
 
 
 class StatusUpdate(BaseModel):
-    status: SettableStatus = Field(description="the defect's new status")
+    status: SettableStatus = Field(description="the defect's new status (unverified is open)")
     note: str | None = Field(None, max_length=2000, description="why, what was done")
+    by: str | None = Field(None, max_length=100, description="who (default: the API key's name)")
+    external_ref: str | None = EXTERNAL_REF
+
+
+class ReferenceUpdate(BaseModel):
+    external_ref: str | None = Field(max_length=200, description="the external reference, e.g. a citizen's "
+                                                                 "service request id; null or \"\" clears it")
+    note: str | None = Field(None, max_length=2000, description="why")
     by: str | None = Field(None, max_length=100, description="who (default: the API key's name)")
 
 
@@ -83,11 +95,13 @@ class HistoryEntry(BaseModel):
     by: str
     at: datetime
     survey_id: int | None
+    external_ref: str | None = Field(None, description="the external reference this entry set (\"\": cleared)")
 
 
 class DefectStatus(BaseModel):
     id: int
     status: str
+    external_ref: str | None = None
     history: list[HistoryEntry]
 
 
@@ -119,15 +133,32 @@ def _who(principal: Principal, by: str | None) -> str:
              responses={413: {"model": ExceptionBody, "description": "the request body is too large"},
                         503: {"model": ExceptionBody, "description": "the database stayed busy; retry later"}})
 def set_status(request: Request, defect_id: RowId, body: StatusUpdate, principal: Principal = Crew) -> dict[str, Any]:
-    record = _found(defect_id, record_status(_store(request), defect_id, body.status, note=body.note,
-                                             by=_who(principal, body.by)))
-    return {"id": defect_id, "status": record.status, "history": record.history}
+    ref = body.external_ref if "external_ref" in body.model_fields_set else KEEP
+    record = _found(defect_id, record_status(_store(request), defect_id, canonical_status(body.status), note=body.note,
+                                             by=_who(principal, body.by), external_ref=ref))
+    return _answer(defect_id, record)
+
+
+@router.post("/defects/{defect_id}/reference", summary="Set or clear a defect's external reference "
+             "(e.g. a citizen's service request id)", response_model=DefectStatus,
+             responses={413: {"model": ExceptionBody, "description": "the request body is too large"},
+                        503: {"model": ExceptionBody, "description": "the database stayed busy; retry later"}})
+def set_reference(request: Request, defect_id: RowId, body: ReferenceUpdate, principal: Principal = Crew) -> dict[str, Any]:
+    ref = (body.external_ref or "").strip()
+    note = body.note or (f"external reference set to {ref}" if ref else "external reference cleared")
+    record = _found(defect_id, record_status(_store(request), defect_id, None, note=note, by=_who(principal, body.by),
+                                             external_ref=ref))
+    return _answer(defect_id, record)
+
+
+def _answer(defect_id: int, record) -> dict[str, Any]:
+    return {"id": defect_id, "status": record.status, "external_ref": record.external_ref, "history": record.history}
 
 
 @router.get("/defects/{defect_id}/history", summary="A defect's status history", response_model=DefectStatus)
 def history(request: Request, defect_id: RowId, _principal: Principal = Reader) -> dict[str, Any]:
     record = _found(defect_id, status_history(_store(request), defect_id))
-    return {"id": defect_id, "status": record.status, "history": record.history}
+    return _answer(defect_id, record)
 
 
 class Anonymisation(BaseModel):

@@ -46,10 +46,12 @@ MAX_LAT = 85.0511287798066
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "public, max-age=60, must-revalidate"
 CACHE_TILES = 512  # encoded tiles kept in memory, per app
-TILE_FORMAT = "1"  # part of every ETag: bump when what a tile holds changes, so clients refetch
+TILE_FORMAT = "2"  # part of every ETag: bump when what a tile holds changes, so clients refetch
 
 COLLECTIONS = ("defects", "segment_condition")
-DEFECT_PROPERTIES = ("id", "code", "name", "severity", "priority", "status", "first_seen", "last_seen")
+DEFECT_PROPERTIES = ("id", "code", "name", "severity", "priority", "status", "first_seen", "last_seen",
+                     # the road reference (issue 14): where it is on the municipality's own roads
+                     "road_name", "road_code", "source_id", "road_chainage_m", "chainage_m", "side", "external_ref")
 
 router = APIRouter(tags=["Map"], dependencies=[Depends(auth.reader)])
 

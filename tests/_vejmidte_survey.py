@@ -91,11 +91,17 @@ def survey_row(frames: pd.DataFrame) -> dict:
 
 def store_survey(db: Path, gml: Path) -> VejmidteSurvey:
     """Load the Vejmidte network, drive line LOKAL_ID and store the survey with its defects in `db`."""
-    from roadscan.api.store.surveys import survey_transaction
-
     network = load_network(gml)
     raw = pyogrio.read_dataframe(gml, columns=["id.lokalId"])
     line = raw.geometry[raw["id.lokalId"] == LOKAL_ID].iloc[0]
+    store_drive(db, network, line)
+    return VejmidteSurvey(db, gml, network, line)
+
+
+def store_drive(db: Path, network: RoadNetwork, line: shapely.LineString) -> None:
+    """Drive `line` (in the network's CRS, EPSG:25832) past the painted defects and store the survey."""
+    from roadscan.api.store.surveys import survey_transaction
+
     frames, obs = drive(line)
     with open_store(db) as store, survey_transaction(store, survey_row(frames), frames,
                                                       obs.drop(columns="heading")) as tx:
@@ -105,4 +111,3 @@ def store_survey(db: Path, gml: Path) -> VejmidteSurvey:
         rated = network.segments[network.segments["segment_id"].isin(set(changes.rate_segments))]
         tx.replace_condition(condition_table(rated, tx.active_defects_on(changes.rate_segments),
                                              tx.coverage_on(changes.rate_segments)))
-    return VejmidteSurvey(db, gml, network, line)

@@ -134,3 +134,21 @@ def test_api_items_and_work_lists_carry_the_road_reference(survey):
         work = client.get("/worklists", params={"limit": 10}).json()["items"]
         assert {w["source_id"] for w in work} == {LOKAL_ID} and all(w["road_chainage_m"] is not None for w in work)
         assert all(w["map"].startswith("https://roads.odense.example/map?defect=") for w in work)
+
+
+@pytest.mark.realdata
+def test_vejmidte_road_names_come_from_a_dar_names_table(gml, tmp_path):
+    """Vejmidte carries no road name (names live in DAR, keyed by kommunekode + vejkode): without a names
+    table road_name stays empty, as the issue found; with DAWA's vejstykker as CSV the segments are named."""
+    assert load_network(gml).segments["name"].isna().all()
+    names = tmp_path / "vejstykker.csv"
+    names.write_text("kommunekode,kode,navn\n0461,0048,Stigevej\n461,2992,Bådehavnsvej\n0101,0048,Elsewhere\n")
+    seg = load_network(gml, road_names=names).segments
+    assert set(seg.loc[seg["road_code"] == "0048", "name"]) == {"Stigevej"}
+    assert set(seg.loc[seg["road_code"] == "2992", "name"]) == {"Bådehavnsvej"}
+    assert seg.loc[~seg["road_code"].isin(["0048", "2992"]), "name"].isna().all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kommune_nr,x\n1,2\n")
+    from roadscan.core.errors import RoadNetworkError
+    with pytest.raises(RoadNetworkError, match="lacks"):
+        load_network(gml, road_names=bad)

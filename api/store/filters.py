@@ -21,7 +21,7 @@ from roadscan.api.store.database import Store
 from roadscan.api.store.matching import contains_casei
 from roadscan.core.classes import CLASS_CODES, CLASSES, code_for
 from roadscan.core.errors import ConfigError
-from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES, canonical_status
 
 Box = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
 
@@ -76,10 +76,10 @@ class DefectFilter:
             raise ConfigError(f"unknown defect class {unknown}",
                               hint=f"use a code ({', '.join(CLASS_CODES)}) or a name ({', '.join(CLASSES.values())})")
         self.codes = tuple(code_for(v) for v in self.codes)
+        self.statuses = tuple(canonical_status(s) for s in self.statuses)  # "unverified" is "open"
         bad = sorted(set(self.statuses) - set(DEFECT_STATUSES))
         if bad:
             raise ConfigError(f"unknown status {bad}", hint=f"use {', '.join(DEFECT_STATUSES)}")
-        self.statuses = tuple(str(s) for s in self.statuses)
         if self.min_severity is not None and not 1 <= self.min_severity <= 5:
             raise ConfigError(f"min_severity '{self.min_severity}' must be a whole number from 1 to 5")
         if self.bbox is not None:

@@ -36,16 +36,19 @@ HINT_CRS = ("state the CRS the coordinates are in: roadscan process ... --roads-
 
 
 def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = None,
-                 crs: str | int | CRS | None = None, mapping: str | Path | None = None) -> RoadNetwork:
+                 crs: str | int | CRS | None = None, mapping: str | Path | None = None,
+                 road_names: str | Path | None = None) -> RoadNetwork:
     """Read a road network and split it into segments between junctions.
 
     source: a vector file, or a GeoDataFrame already in memory. layer: which layer, where a file holds
     several (OSM files default to `lines`). crs: the CRS of the coordinates, for files that state none
     or state it wrongly (it overrides the file's). mapping: a TOML file of road class mappings, tried
-    before the built-in ones (road_classes.toml).
+    before the built-in ones (road_classes.toml). road_names: a table of road names by municipality and
+    road code, for sources that keep names elsewhere (GeoDanmark Vejmidte: the names are in DAR, e.g.
+    DAWA's vejstykker as CSV with kommunekode, kode, navn); it names the segments the source leaves unnamed.
     """
     if isinstance(source, gpd.GeoDataFrame):
-        return build_network(source, choose_mapping(source.columns, mapping), crs=crs)
+        return _named(build_network(source, choose_mapping(source.columns, mapping), crs=crs), road_names)
     path = Path(source)
     if not path.exists():
         raise RoadNetworkError("road network file not found", path=path)
@@ -57,7 +60,47 @@ def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = N
         frame = pyogrio.read_dataframe(path, layer=layer, columns=[f for f in fields if f in wanted])
     except pyogrio.errors.DataSourceError as exc:
         raise RoadNetworkError(f"cannot be read as a road network ({exc})", path=path) from None
-    return build_network(frame, chosen, crs=crs, path=path)
+    return _named(build_network(frame, chosen, crs=crs, path=path), road_names)
+
+
+NAME_TABLE_COLUMNS = {"municipality": ("kommunekode", "municipality_code", "kommune"),
+                      "code": ("vejkode", "kode", "road_code"), "name": ("vejnavn", "navn", "name", "road_name")}
+
+
+def read_road_names(path: str | Path) -> pd.Series:
+    """Road names by (municipality, road code) from a CSV or any table GDAL reads: columns kommunekode
+    (or municipality_code), vejkode or kode (or road_code), and vejnavn, navn or name. Codes match
+    without their leading zeros ("0048" and "48" are one vejkode)."""
+    path = Path(path)
+    try:
+        table = (pd.read_csv(path, dtype=str, keep_default_na=False) if path.suffix.lower() == ".csv"
+                 else pyogrio.read_dataframe(path, read_geometry=False).astype("string"))
+    except (OSError, ValueError, pyogrio.errors.DataSourceError) as exc:
+        raise RoadNetworkError(f"cannot read the road names table ({exc})", path=path) from None
+    found = {key: first_column(table, names) for key, names in NAME_TABLE_COLUMNS.items()}
+    missing = [f"{key} ({' or '.join(NAME_TABLE_COLUMNS[key])})" for key, col in found.items() if col is None]
+    if missing:
+        raise RoadNetworkError(f"the road names table lacks {', '.join(missing)}", path=path,
+                               hint="DAWA's vejstykker as CSV has kommunekode, kode and navn")
+    keys = pd.MultiIndex.from_arrays([_code(table[found["municipality"]]), _code(table[found["code"]])])
+    names = pd.Series(_text(table[found["name"]]).to_numpy(), index=keys).dropna()
+    return names[~names.index.duplicated()]
+
+
+def _code(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.where(~text.str.fullmatch(r"\d+").fillna(False), text.str.lstrip("0").replace("", "0"))
+
+
+def _named(network: RoadNetwork, road_names: str | Path | None) -> RoadNetwork:
+    """The network with unnamed segments named from the road names table, by municipality and road code."""
+    if road_names is None:
+        return network
+    names = read_road_names(road_names)
+    seg = network.segments
+    keys = pd.MultiIndex.from_arrays([_code(seg["municipality_code"].fillna("")), _code(seg["road_code"].fillna(""))])
+    looked = pd.Series(names.reindex(keys).to_numpy(), index=seg.index, dtype="string")
+    return RoadNetwork(segments=seg.assign(name=seg["name"].fillna(looked)), report=network.report, path=network.path)
 
 
 @cache
