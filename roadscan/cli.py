@@ -67,6 +67,7 @@ def process(
     roads_crs: Annotated[Optional[str], typer.Option(help="CRS of a road network file that lacks one, e.g. EPSG:25832.")] = None,
     roads_layer: Annotated[Optional[str], typer.Option(help="Layer of a road network file that holds several.")] = None,
     road_classes: Annotated[Optional[Path], typer.Option(help="TOML mapping of your network's attributes to road classes.")] = None,
+    road_names: Annotated[Optional[Path], typer.Option(help="Table of road names by municipality and road code (CSV: kommunekode, kode, navn, as DAWA's vejstykker) for networks without names, such as GeoDanmark Vejmidte.")] = None,
     snap_tolerance: Annotated[float, typer.Option(help="Metres from a road beyond which a defect is flagged off-network.")] = 15.0,
     scoring: Annotated[Optional[Path], typer.Option(help="TOML with severity/priority/condition weights (over the defaults).")] = None,
     places: Annotated[Optional[Path], typer.Option(help="Point layer of sensitive places (schools, bus stops) with a 'kind' column.")] = None,
@@ -82,20 +83,21 @@ def process(
                           start_time=start_time, store_images=store_images, replace=replace, name=name,
                           mapping=_mapping_options(snap_tolerance, scoring, places), anonymise=anonymise,
                           keep_originals=keep_originals)
-    network = _load_roads(roads, roads_crs, road_classes, roads_layer)
+    network = _load_roads(roads, roads_crs, road_classes, roads_layer, road_names)
     with open_store(db) as store:
         summary = _run_with_progress(process_survey, footage, gps, store, opts, network=network)
     print_summary(summary)
 
 
-def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None, layer: str | None = None):
+def _load_roads(roads: Path | None, crs: str | None, road_classes: Path | None, layer: str | None = None,
+                road_names: Path | None = None):
     if roads is None:
         return None
     from roadscan.geo.roads import default_network, load_network
 
     with err_console.status("reading the road network"):
         network = (default_network() if str(roads) == "helsinki"
-                   else load_network(roads, layer=layer, crs=crs, mapping=road_classes))
+                   else load_network(roads, layer=layer, crs=crs, mapping=road_classes, road_names=road_names))
     err_console.print(f"road network: {network.report.summary()}")
     return network
 
