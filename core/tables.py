@@ -39,7 +39,7 @@ SNAPPED_OBSERVATION_COLUMNS = ["obs_id", "survey_id", "frame_index", "time", "co
 MERGED_DEFECT_COLUMNS = ["defect_key", "survey_id", "code", "name", "family", "x", "y", "segment_id", "road_name",
                          "road_class", "chainage_m", "side", "offset_m", "on_network", "width_m", "length_m",
                          "area_m2", "n_obs", "n_surveys", "max_confidence", "mean_confidence", "first_seen",
-                         "last_seen", "gps_accuracy_m", "obs_ids"]
+                         "last_seen", "gps_accuracy_m", "obs_ids", "other_classes"]
 
 COVERAGE_COLUMNS = ["segment_id", "start_m", "end_m"]
 
@@ -47,7 +47,7 @@ STORED_DEFECT_COLUMNS = ["code", "name", "family", "lat", "lon", "segment_id", "
                          "chainage_m", "side", "offset_m", "on_network", "width_m", "length_m", "area_m2", "n_obs",
                          "n_surveys", "max_confidence", "mean_confidence", "severity", "severity_reason",
                          "certainty", "priority", "priority_breakdown", "priority_reason", "first_seen",
-                         "last_seen", *ROAD_REFERENCE_COLUMNS]
+                         "last_seen", "evidence", "other_classes", *ROAD_REFERENCE_COLUMNS]
 
 SEGMENT_COLUMNS = ["segment_id", "name", "road_class", "speed_kmh", "length_m", "network", "geometry_wkt",
                    "source_id", "source_kind", "municipality_code", "road_code", "road_start_m"]

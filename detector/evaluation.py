@@ -282,7 +282,8 @@ def evaluate(model: Path | str, data: Path | str | EvalSet, *, imgsz: int = 416,
     shipped = read_thresholds(model)
     operating = shipped or ClassThresholds({})  # what the pipeline keeps: the model's cuts, else the flat default
     return Evaluation(Path(model), detector.name, evalset, score(predictions, evalset.truth), predictions,
-                      settings, seconds, shipped, at_thresholds(predictions, evalset.truth, operating))
+                      settings, seconds, shipped, at_thresholds(predictions, evalset.truth, operating,
+                                                                groups=evalset.groups))
 
 
 def calibrate(model: Path | str, data: Path | str | EvalSet, *, write: bool = True,
@@ -295,5 +296,6 @@ def calibrate(model: Path | str, data: Path | str | EvalSet, *, write: bool = Tr
     found = derive(ev.predictions, ev.data.truth, groups=ev.data.groups, data=ev.data.name)
     written = write_thresholds(model, found) if write else None
     if written is not None:
-        ev.thresholds, ev.at_thresholds = found, at_thresholds(ev.predictions, ev.data.truth, found)
+        ev.thresholds, ev.at_thresholds = found, at_thresholds(ev.predictions, ev.data.truth, found,
+                                                               groups=ev.data.groups)
     return ev, found, written

@@ -140,17 +140,21 @@ def derive(predictions: Sequence[Detections], truth: Sequence[Detections], *, gr
                            scores)
 
 
-def at_thresholds(predictions: Sequence[Detections], truth: Sequence[Detections],
-                  thresholds: ClassThresholds) -> dict[str, dict[str, float]]:
-    """Per class precision and recall of the boxes kept by `thresholds` (IoU 0.5, same class)."""
+def at_thresholds(predictions: Sequence[Detections], truth: Sequence[Detections], thresholds: ClassThresholds,
+                  *, groups: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Per class precision and recall of the boxes kept by `thresholds` (IoU 0.5, same class); with
+    `groups` (each image's set), a class is scored on the sets that label it, as `derive` chose it."""
     kept = [thresholds.keep(p) for p in predictions]
     tp = [match(p, t, np.array([0.5]))[:, 0] for p, t in zip(kept, truth)]
+    groups = list(groups) if groups is not None else [""] * len(truth)
     out = {}
     codes = {c for t in truth for c in t.code} | {c for p in kept for c in p.code}
     for code in sorted(codes, key=_class_order):
-        n = sum(int((t.code == code).sum()) for t in truth)
-        k = sum(int((p.code == code).sum()) for p in kept)
-        hit = sum(int(h[p.code == code].sum()) for p, h in zip(kept, tp))
+        labelled = {g for g, t in zip(groups, truth) if (t.code == code).any()} or set(groups)
+        use = [g in labelled for g in groups]
+        n = sum(int((t.code == code).sum()) for t, u in zip(truth, use) if u)
+        k = sum(int((p.code == code).sum()) for p, u in zip(kept, use) if u)
+        hit = sum(int(h[p.code == code].sum()) for p, h, u in zip(kept, tp, use) if u)
         out[code] = {"threshold": thresholds.cut(code), "precision": hit / k if k else 0.0,
                      "recall": hit / n if n else 0.0, "kept": k, "instances": n}
     return out

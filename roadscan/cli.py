@@ -236,7 +236,7 @@ def demo(db: DbOption = None,
     from roadscan.geo.roads import default_network
     from roadscan.pipeline import ProcessOptions, process_survey
     from roadscan.sample import sample_drive_cached
-    from roadscan.sample.score import defect_errors
+    from roadscan.sample.score import defect_errors, defect_precision
 
     with err_console.status("generating the sample drive (once; cached afterwards)"):
         drive = sample_drive_cached()
@@ -252,8 +252,9 @@ def demo(db: DbOption = None,
         where = store.location
     print_defects(layer, top or limit, title=f"Work list: {len(layer)} defects, highest priority first")
     found = defect_errors(layer, drive, network)
-    console.print(f"against the painted truth: {int((found.matches > 0).sum())} of {len(found)} defects found, "
+    console.print(f"against the painted truth: recall {int((found.matches > 0).sum())} of {len(found)} defects found, "
                   f"median position error {found.position_error_m.median():.2f} m")
+    console.print(f"  {defect_precision(layer, drive.defects(), network.crs.to_string()).line()}")
     print_next_steps(where, db)
 
 

@@ -34,13 +34,14 @@ from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, 
 from roadscan.detector.backends import Detector, load_detector
 from roadscan.detector.footage import Footage, open_footage
 from roadscan.detector.models import shipped_model
+from roadscan.detector.thresholds import operating_point
 from roadscan.fingerprint import fingerprint
 from roadscan.geo.camera import CameraProfile
 from roadscan.geo.camera_profiles import load_profile
 from roadscan.geo.condition import condition_table
 from roadscan.geo.defect_changes import MappingOptions, plan_defect_changes, search_bbox
 from roadscan.geo.gps import read_track
-from roadscan.geo.locate import locate
+from roadscan.geo.plausibility import place
 from roadscan.geo.roads import RoadNetwork
 from roadscan.geo.sampling import sample_by_distance
 from roadscan.geo.track import Track
@@ -58,7 +59,7 @@ class ProcessOptions:
     camera_config: Path | None = None
     model: Path | None = None
     backend: str | None = None  # None: from the weights' suffix (.onnx -> ONNX Runtime, .pt -> ultralytics)
-    confidence: float = 0.25
+    confidence: float | None = None  # one flat cut for every class; None: the model's per-class thresholds
     imgsz: int = 416
     batch: int = 8
     spacing_m: float = 3.0
@@ -75,7 +76,8 @@ class ProcessOptions:
     def __post_init__(self) -> None:
         """Every number finite and physically sensible, every choice known: refused before any work."""
         _in_range("--spacing", self.spacing_m, 0.05, 1000, "metres between sampled frames")
-        _in_range("--confidence", self.confidence, 0, 1, "a detection confidence")
+        if self.confidence is not None:
+            _in_range("--confidence", self.confidence, 0, 1, "a detection confidence")
         _in_range("--imgsz", self.imgsz, 32, 8192, "pixels")
         _in_range("--batch", self.batch, 1, 1024, "frames")
         _in_range("--time-offset", self.time_offset_s, -MAX_TIME_OFFSET_S, MAX_TIME_OFFSET_S,
@@ -126,6 +128,8 @@ class Summary:
     detections: dict[str, int] = field(default_factory=dict)
     located: int = 0
     unlocated: int = 0
+    implausible: dict[str, int] = field(default_factory=dict)  # boxes no road defect could make, dropped (geo.plausibility)
+    confidence: str = ""  # the confidence cut the detector applied: per class from the model, or one flat value
     defects: DefectCounts = field(default_factory=DefectCounts)
     network: str | None = None
     anonymised: AnonymisedCounts | None = None  # what was masked in the stored images
@@ -261,6 +265,7 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
         if detector is None:
             detector = load_detector(resolve_model(opts.model), backend=opts.backend, conf=opts.confidence,
                                      imgsz=opts.imgsz, batch=opts.batch)
+        summary.confidence = operating_point(detector)
         cam = camera.for_image(footage.info.width, footage.info.height)
         with ImageStaging(store, key, keep_originals=opts.keep_originals) as staging:
             capture = FrameProcessor(detector, cam, track.crs, staging, opts).run(footage, plan, clock, on_progress)
@@ -269,6 +274,7 @@ def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts
             summary.detections = dict(Counter(obs["code"])) if len(obs) else {}
             summary.located = int(obs["lat"].notna().sum()) if len(obs) else 0
             summary.unlocated = len(obs) - summary.located
+            summary.implausible = dict(capture.implausible)
             survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, plan[plan["keep"]], summary)
             accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
             try:
@@ -313,6 +319,7 @@ class Capture:
     frames: pd.DataFrame  # FRAME_COLUMNS
     observations: pd.DataFrame  # OBSERVATION_COLUMNS + the frame's heading, in the order they are stored
     anonymised: AnonymisedCounts
+    implausible: dict[str, int] = field(default_factory=dict)  # boxes dropped by geo.plausibility, per reason
 
 
 class FrameProcessor:
@@ -328,6 +335,7 @@ class FrameProcessor:
         self.anonymiser = Anonymiser(opts.anonymise) if opts.store_images != "none" else None
         self.frames: list[dict] = []
         self.observations: list[pd.DataFrame] = []
+        self.implausible: Counter = Counter()
         self.anonymised = AnonymisedCounts(mode=opts.anonymise, face_detector="mtcnn" if self.anonymiser
                                            and self.anonymiser.detects_faces else None)
 
@@ -354,7 +362,8 @@ class FrameProcessor:
         if images:
             self._batch(rows, images, clock)
         obs = pd.concat(self.observations, ignore_index=True) if self.observations else pd.DataFrame()
-        return Capture(pd.DataFrame(self.frames, columns=FRAME_COLUMNS), _observation_table(obs), self.anonymised)
+        return Capture(pd.DataFrame(self.frames, columns=FRAME_COLUMNS), _observation_table(obs), self.anonymised,
+                       dict(self.implausible))
 
     def _batch(self, rows: list[dict], images: list[np.ndarray], clock: _Clock) -> None:
         with clock.stage("detect"):
@@ -366,7 +375,8 @@ class FrameProcessor:
                 # offsets in x/y turn from the grid's north, not true north (they differ by up to ~3 degrees)
                 pose = poses.set_index("frame")[["x", "y", "grid_heading"]].rename(columns={"grid_heading": "heading"})
                 table = table.join(pose, on="frame_index")
-                table = pd.concat([table, locate(table, self.camera, self.crs)], axis=1)
+                table, implausible = place(table, self.camera, self.crs)  # boxes no road defect makes dropped
+                self.implausible.update(implausible)
                 self.observations.append(table)
         with clock.stage("store"):
             with_dets = set(table["frame_index"]) if len(table) else set()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select, update
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError, OperationalError
 
 from roadscan.api.store import schema
@@ -71,9 +71,25 @@ def _v5_to_v6(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
+def _v6_to_v7(conn: Connection) -> None:
+    """A defect's evidence and the other classes seen at its spot. Stored defects get their evidence by
+    the default rule (geo/scoring.toml [evidence]); their severity is capped when a survey next scores them."""
+    from roadscan.geo.scoring import default_scoring
+
+    rule = default_scoring().evidence
+    have = {c["name"] for c in inspect(conn).get_columns("defects")}  # made in this shape by an earlier step
+    if "evidence" not in have:
+        conn.exec_driver_sql("ALTER TABLE defects ADD COLUMN evidence VARCHAR(16) NOT NULL DEFAULT 'confirmed'")
+    if "other_classes" not in have:
+        conn.exec_driver_sql("ALTER TABLE defects ADD COLUMN other_classes VARCHAR(100)")
+    conn.execute(update(schema.defects).where(schema.defects.c.n_obs < rule.min_sightings,
+                                              schema.defects.c.max_confidence < rule.confident)
+                 .values(evidence="unconfirmed"))
+
+
 # Migrations from version N to N+1, run in one transaction each.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                    5: _v5_to_v6}
+                                                    5: _v5_to_v6, 6: _v6_to_v7}
 
 
 class Store:

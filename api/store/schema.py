@@ -12,9 +12,10 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, MetaData, Str
                         UniqueConstraint)
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 6  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
+SCHEMA_VERSION = 7  # 1: surveys, frames, observations; 2: road network, defects, status history, condition;
 # 3: API keys, defect photos; 4: photos record their anonymisation; 5: indexes that bound a survey's write;
-# 6: the source network's road reference on segments and defects, a defect's external reference
+# 6: the source network's road reference on segments and defects, a defect's external reference;
+# 7: a defect's evidence (confirmed / unconfirmed) and the other classes seen at its spot
 
 metadata = MetaData()
 
@@ -169,6 +170,11 @@ defects = Table(
     *(Column(name, type_) for name, type_ in (("source_id", String(100)), ("source_kind", String(32)),
                                               ("municipality_code", String(16)), ("road_code", String(100)),
                                               ("road_chainage_m", Float), ("external_ref", String(200)))),
+    # Since schema 7: how strong the evidence is (core.evidence: "unconfirmed" for a single weak sighting; set
+    # by the survey, recomputed by every survey that updates it) and the other classes its sightings were
+    # given at this spot (comma-separated codes; geo/merge.py step 5).
+    Column("evidence", String(16), nullable=False, server_default="confirmed"),
+    Column("other_classes", String(100)),
 )
 
 # Every status a defect has had: who or which survey set it, when, and why.
