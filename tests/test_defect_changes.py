@@ -148,8 +148,11 @@ def test_status_changes_follow_the_rules_for_every_status():
     by_status = {str(s): i for i, s in enumerate(every)}
     assert out.loc[by_status["fixed"], "change"] == REOPENED
     assert out.loc[by_status["not re-observed"], "change"] == SEEN_AGAIN
-    assert set(out.index[out["change"] == UNSEEN] - 100) == {by_status["open"], by_status["scheduled"]}
-    assert len(out) == 4  # seen open/scheduled/dismissed and unseen fixed/dismissed/not re-observed: no change
+    assert set(out.index[out["change"] == UNSEEN] - 100) == {by_status["open"], by_status["verified"],
+                                                             by_status["scheduled"]}
+    # seen open/verified/scheduled/dismissed/not an issue and unseen fixed/dismissed/not an issue/not
+    # re-observed: no change
+    assert len(out) == 5
 
 
 def test_the_search_box_surrounds_the_frames():

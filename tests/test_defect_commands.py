@@ -77,7 +77,8 @@ def test_export_geopackage_has_three_layers(db, tmp_path):
     assert result.exit_code == 0, result.output
     path = tmp_path / "roads.gpkg"
     layers = dict(pyogrio.list_layers(path))
-    assert layers == {"defects": "Point", "segment_condition": "LineString", "condition_bins": "LineString"}
+    assert layers == {"defects": "Point", "segment_condition": "LineString", "condition_bins": "LineString",
+                      "layer_styles": None}  # QGIS's styles (an attribute table)
     defects = pyogrio.read_dataframe(path, layer="defects")
     with open_store(db) as store:
         assert len(defects) == len(defects_layer(store))
