@@ -76,6 +76,7 @@ def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None
     s_class = rng.choice([c for c, _ in ROAD_CLASSES], n_streets, p=[p for _, p in ROAD_CLASSES])
     con = sqlite3.connect(path)
     columns = [name for _cid, name, *_ in con.execute("PRAGMA table_info(defects)") if name != "id"]
+    columns = columns[:columns.index("updated_at") + 1]  # the ones filled below; later schemas' columns stay NULL
     sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")

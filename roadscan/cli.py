@@ -47,7 +47,7 @@ def _existing_store(db: str | None):
 
 @app.command(cls=Command)
 def process(
-    footage: Annotated[Path, typer.Argument(help="Video file (MP4, MOV, AVI, MKV) or a folder of JPEG frames.")],
+    footage: Annotated[Path, typer.Argument(help="Video file (MP4, MOV, AVI, MKV) or a folder of JPEG frames; or many drives: a folder of them (footage + GPS log of the same name) or a manifest (.csv, .toml, .yaml).")],
     gps: Annotated[Optional[Path], typer.Option(help="GPS track: GPX, NMEA, CSV. Omit for GoPro GPMF or EXIF-tagged frames.")] = None,
     camera: Annotated[str, typer.Option(help="Camera profile name or .toml file.")] = "dashcam",
     camera_config: Annotated[Optional[Path], typer.Option(help="TOML file with your own camera profiles.")] = None,
@@ -73,8 +73,10 @@ def process(
     places: Annotated[Optional[Path], typer.Option(help="Point layer of sensitive places (schools, bus stops) with a 'kind' column.")] = None,
     anonymise: Annotated[str, typer.Option("--anonymise", help="Masking of faces and plates in stored images: both (above the horizon, and detected below it), horizon or detect.")] = "both",
     keep_originals: Annotated[bool, typer.Option(help="Also keep unmasked frames in <store>-images-originals (never served).")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Run the drives on a local Ray cluster with this many detector workers (pip install 'roadscan[scale]').")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Run the drives on the Ray cluster at ADDRESS (HOST:6379, or auto on a cluster node).")] = None,
 ) -> None:
-    """Process one drive: footage + GPS in, geolocated detections (and, with --roads, defects) into the store."""
+    """Process one drive, or a folder or manifest of drives: footage + GPS in, geolocated detections (and, with --roads, defects) into the store."""
     from roadscan.api.store.database import open_store
     from roadscan.pipeline import ProcessOptions, process_survey
 
@@ -84,6 +86,14 @@ def process(
                           mapping=_mapping_options(snap_tolerance, scoring, places), anonymise=anonymise,
                           keep_originals=keep_originals)
     network = _load_roads(roads, roads_crs, road_classes, roads_layer, road_names)
+    from roadscan.batch import drives_from
+
+    drives = drives_from(footage)
+    if drives is not None or workers is not None or ray_address is not None:
+        from roadscan.batch_cli import process_batch  # many drives, or Ray: roadscan/batch.py
+
+        process_batch(drives, footage, gps, db, opts, network, workers=workers, ray_address=ray_address)
+        return
     with open_store(db) as store:
         summary = _run_with_progress(process_survey, footage, gps, store, opts, network=network)
     print_summary(summary)

@@ -32,7 +32,7 @@ from roadscan.core.errors import ConfigError, FootageError, GPSError, ModelError
 from roadscan.core.tables import FRAME_COLUMNS, OBSERVATION_COLUMNS
 from roadscan.detector.anonymise import DEFAULT_MODE, MODES as ANONYMISE_MODES, Anonymiser
 from roadscan.detector.backends import Detector, load_detector
-from roadscan.detector.footage import Footage, open_footage
+from roadscan.detector.footage import Footage, FootageInfo, open_footage
 from roadscan.detector.models import shipped_model
 from roadscan.detector.thresholds import operating_point
 from roadscan.fingerprint import fingerprint
@@ -235,66 +235,138 @@ def plan_frames(footage: Footage, track: Track, opts: ProcessOptions, summary: S
     return plan
 
 
+def survey_fingerprint(footage_path: Path, gps_path: Path | None, opts: ProcessOptions) -> str:
+    """The survey's identity in the store: footage + GPS + time offset (the same drive twice is one survey)."""
+    return fingerprint(footage_path, *([gps_path] if gps_path else []), extra=f"offset={opts.time_offset_s}")
+
+
+def make_detector(opts: ProcessOptions, *, device: str = "cpu") -> Detector:
+    """The detector the options name (the shipped model by default)."""
+    return load_detector(resolve_model(opts.model), backend=opts.backend, conf=opts.confidence, imgsz=opts.imgsz,
+                         batch=opts.batch, device=device)
+
+
+def model_name(detector: Detector) -> str:
+    return getattr(detector, "name", type(detector).__name__)
+
+
+@dataclass
+class PlannedSurvey:
+    """A drive read and planned (`plan_survey`): what detection needs, and the summary it fills.
+
+    `plan` is None when the drive is already stored (and not to be replaced): nothing is left to do.
+    """
+
+    footage: FootageInfo
+    gps_path: Path | None
+    opts: ProcessOptions
+    profile: CameraProfile  # as named (stored with the survey)
+    camera: CameraProfile  # for the footage's image size
+    track: Track
+    key: str
+    summary: Summary
+    clock: _Clock
+    plan: pd.DataFrame | None = None
+
+    @property
+    def kept(self) -> pd.DataFrame:
+        """The sampled frames, in order: the ones detection sees."""
+        return self.plan[self.plan["keep"]].reset_index(drop=True)
+
+
+def plan_survey(footage: Footage, gps_path: Path | None, store: Store, opts: ProcessOptions, profile: CameraProfile,
+                *, network: RoadNetwork | None = None) -> PlannedSurvey:
+    """Read the track, recognise a drive already stored (by its fingerprint), plan the frames.
+
+    Raises a RoadscanError on bad input (a track that misses the footage, a network that misses the
+    track) before any frame is decoded.
+    """
+    path = footage.info.path
+    summary = Summary(footage=str(path), gps=str(gps_path or path))
+    clock = _Clock(summary)
+    track = read_survey_track(footage, gps_path)
+    summary.gps_skipped = dict(track.skipped)
+    key = survey_fingerprint(path, gps_path, opts)
+    survey = PlannedSurvey(footage.info, gps_path, opts, profile, profile.for_image(footage.info.width,
+                           footage.info.height), track, key, summary, clock)
+    existing = find_survey(store, key)
+    if existing and not opts.replace:
+        summary.survey_id, summary.already_stored = existing["id"], True
+        return survey
+    with clock.stage("sample"):
+        survey.plan = plan_frames(footage, track, opts, summary)
+    if network is not None:
+        lon, lat = track.fixes["lon"], track.fixes["lat"]
+        network.check_covers((lon.min(), lat.min(), lon.max(), lat.max()))
+        summary.network = str(network.path or "in memory")
+    return survey
+
+
 def process_survey(footage_path: Path, gps_path: Path | None, store: Store, opts: ProcessOptions,
                    *, detector: Detector | None = None, network: RoadNetwork | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> Summary:
     """Run one survey into the store. Raises a RoadscanError, leaving the store as it was, on bad input.
 
-    Read the track, plan the frames, detect and locate, stage the images; then in one transaction
-    write the survey and, with a road `network`, its defects (`_write`).
+    Read the track and plan the frames (`plan_survey`), detect and locate while staging the images
+    (`FrameProcessor`); then in one transaction write the survey and, with a road `network`, its
+    defects (`store_survey`). A batch of drives on Ray (roadscan/ray_pipeline.py) runs the same steps.
     """
     footage_path = Path(footage_path)
-    summary = Summary(footage=str(footage_path), gps=str(gps_path or footage_path))
-    clock = _Clock(summary)
-    camera = load_profile(opts.camera, config=opts.camera_config)
-
+    profile = load_profile(opts.camera, config=opts.camera_config)
     with open_footage(footage_path) as footage, database_errors(store.location):
-        track = read_survey_track(footage, gps_path)
-        summary.gps_skipped = dict(track.skipped)
-        key = fingerprint(footage_path, *([gps_path] if gps_path else []), extra=f"offset={opts.time_offset_s}")
-        existing = find_survey(store, key)
-        if existing and not opts.replace:
-            summary.survey_id, summary.already_stored = existing["id"], True
-            return summary
-        with clock.stage("sample"):
-            plan = plan_frames(footage, track, opts, summary)
-        if network is not None:
-            lon, lat = track.fixes["lon"], track.fixes["lat"]
-            network.check_covers((lon.min(), lat.min(), lon.max(), lat.max()))
-            summary.network = str(network.path or "in memory")
+        survey = plan_survey(footage, gps_path, store, opts, profile, network=network)
+        if survey.plan is None:
+            return survey.summary
         if detector is None:
-            detector = load_detector(resolve_model(opts.model), backend=opts.backend, conf=opts.confidence,
-                                     imgsz=opts.imgsz, batch=opts.batch)
-        summary.confidence = operating_point(detector)
-        cam = camera.for_image(footage.info.width, footage.info.height)
-        with ImageStaging(store, key, keep_originals=opts.keep_originals) as staging:
-            capture = FrameProcessor(detector, cam, track.crs, staging, opts).run(footage, plan, clock, on_progress)
-            summary.anonymised = capture.anonymised
-            obs = capture.observations
-            summary.detections = dict(Counter(obs["code"])) if len(obs) else {}
-            summary.located = int(obs["lat"].notna().sum()) if len(obs) else 0
-            summary.unlocated = len(obs) - summary.located
-            summary.implausible = dict(capture.implausible)
-            survey = _survey_row(key, footage, track, gps_path, camera, detector, opts, plan[plan["keep"]], summary)
-            accuracy = float(track.fixes["accuracy_m"].median()) if "accuracy_m" in track.fixes else None
-            try:
-                with database_errors(store.location):
-                    summary.survey_id = _write(store, survey, capture, staging, network, opts, clock, accuracy)
-            except WriteConflict:
-                other = None if opts.replace else find_survey(store, key)
-                if other is None:  # not the fingerprint: a constraint this run broke is a bug, not the user's doing
-                    raise
-                raise StoreError(f"another run stored this footage as survey {other['id']} while this one was "
-                                 "processing it; nothing was added", path=footage_path,
-                                 hint="run one survey of a footage at a time; `roadscan surveys` lists what is "
-                                      "stored") from None
+            detector = make_detector(opts)
+        survey.summary.confidence = operating_point(detector)
+        with ImageStaging(store, survey.key, keep_originals=opts.keep_originals) as staging:
+            capture = FrameProcessor(detector, survey.camera, survey.track.crs, opts).run(
+                footage, survey.plan, survey.clock, staging, on_progress)
+            store_survey(store, survey, capture, staging, model_name(detector), network)
             staging.publish_originals()
-    return summary
+    return survey.summary
+
+
+def store_survey(store: Store, survey: PlannedSurvey, capture: Capture, staging: ImageStaging, model: str,
+                 network: RoadNetwork | None) -> int:
+    """The survey's counts into its summary, then its one transaction (`_write`); returns the survey id.
+
+    A survey of the same fingerprint stored meanwhile by another run is a StoreError naming it: nothing
+    is added twice.
+    """
+    summary, opts = survey.summary, survey.opts
+    summary.anonymised = capture.anonymised
+    obs = capture.observations
+    summary.detections = dict(Counter(obs["code"])) if len(obs) else {}
+    summary.located = int(obs["lat"].notna().sum()) if len(obs) else 0
+    summary.unlocated = len(obs) - summary.located
+    summary.implausible = dict(capture.implausible)
+    row = _survey_row(survey.key, survey.footage, survey.track, survey.gps_path, survey.profile, model, opts,
+                      survey.plan[survey.plan["keep"]], summary)
+    accuracy = float(survey.track.fixes["accuracy_m"].median()) if "accuracy_m" in survey.track.fixes else None
+    try:
+        with database_errors(store.location):
+            summary.survey_id = _write(store, row, capture, staging, network, opts, survey.clock, accuracy)
+    except WriteConflict:
+        other = None if opts.replace else find_survey(store, survey.key)
+        if other is None:  # not the fingerprint: a constraint this run broke is a bug, not the user's doing
+            raise
+        raise StoreError(f"another run stored this footage as survey {other['id']} while this one was "
+                         "processing it; nothing was added", path=survey.footage.path,
+                         hint="run one survey of a footage at a time; `roadscan surveys` lists what is "
+                              "stored") from None
+    return summary.survey_id
 
 
 def _write(store: Store, survey: dict, capture: Capture, staging: ImageStaging, network: RoadNetwork | None,
            opts: ProcessOptions, clock: _Clock, gps_accuracy_m: float | None) -> int:
-    """One transaction: the survey's rows, then its defects merged against those stored near it."""
+    """One transaction: the survey's rows, then its defects merged against those stored near it.
+
+    Every read is bounded by the survey's area: the defects in its search box (lat/lon index), the
+    coverage and open defects of the segments it touched (segment indexes), so a store of a million
+    defects elsewhere costs what an empty one does (bench/ingest.py, tests/test_ingest_bounded.py).
+    """
     with clock.stage("store"), survey_transaction(store, survey, capture.frames, capture.observations,
                                                   staging.images, replace=opts.replace) as tx:
         if network is None:
@@ -322,27 +394,78 @@ class Capture:
     implausible: dict[str, int] = field(default_factory=dict)  # boxes dropped by geo.plausibility, per reason
 
 
-class FrameProcessor:
-    """Sampled frames through the detector in batches, boxes onto the ground, frames into the staging folder.
+@dataclass
+class FrameBatch:
+    """One detector batch done: frame rows, placed observations, masked images encoded (not yet written).
 
-    Only masked images reach the staging folder (faces, plates and the sky band filled); the unmasked
-    original goes to its own folder only with --keep-originals.
+    Plain values only, so a batch detected in another process (a Ray actor) travels to the survey's writer.
     """
 
-    def __init__(self, detector: Detector, camera: CameraProfile, crs: str, staging: ImageStaging,
-                 opts: ProcessOptions):
-        self.detector, self.camera, self.crs, self.staging, self.opts = detector, camera, crs, staging, opts
-        self.anonymiser = Anonymiser(opts.anonymise) if opts.store_images != "none" else None
+    frames: list[dict]  # FRAME_COLUMNS; image_path is the file name in the survey's folder, or None
+    observations: pd.DataFrame | None
+    images: dict[str, bytes] = field(default_factory=dict)  # masked JPEGs by file name
+    originals: dict[str, bytes] = field(default_factory=dict)  # unmasked JPEGs (--keep-originals)
+    faces: int = 0
+    plates: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # detect, locate, store (masking and encoding)
+    implausible: dict[str, int] = field(default_factory=dict)  # boxes dropped by geo.plausibility, per reason
+
+
+class CaptureBuilder:
+    """A survey's batches gathered for its writer: images into the staging folder, rows kept in order."""
+
+    def __init__(self, staging: ImageStaging, anonymised: AnonymisedCounts):
+        self.staging, self.anonymised = staging, anonymised
         self.frames: list[dict] = []
         self.observations: list[pd.DataFrame] = []
         self.implausible: Counter = Counter()
-        self.anonymised = AnonymisedCounts(mode=opts.anonymise, face_detector="mtcnn" if self.anonymiser
-                                           and self.anonymiser.detects_faces else None)
 
-    def run(self, footage: Footage, plan: pd.DataFrame, clock: _Clock,
+    def add(self, batch: FrameBatch, clock: _Clock) -> None:
+        with clock.stage("store"):
+            for name, data in batch.images.items():
+                _write_image(data, self.staging.images / name)
+            if self.staging.originals is not None:
+                for name, data in batch.originals.items():
+                    _write_image(data, self.staging.originals / name)
+        self.anonymised.images += len(batch.images)
+        self.anonymised.faces += batch.faces
+        self.anonymised.plates += batch.plates
+        self.frames += batch.frames
+        self.implausible.update(batch.implausible)
+        if batch.observations is not None and len(batch.observations):
+            self.observations.append(batch.observations)
+
+    def capture(self) -> Capture:
+        frames = sorted(self.frames, key=lambda f: f["frame_index"])  # batches of other processes come in any order
+        obs = pd.concat(self.observations, ignore_index=True) if self.observations else pd.DataFrame()
+        if len(obs):
+            obs = obs.sort_values("frame_index", kind="stable", ignore_index=True)
+        return Capture(pd.DataFrame(frames, columns=FRAME_COLUMNS), _observation_table(obs), self.anonymised,
+                       dict(self.implausible))
+
+
+class FrameProcessor:
+    """Sampled frames through the detector in batches, boxes onto the ground, masked frames encoded.
+
+    Only masked images reach the staging folder (faces, plates and the sky band filled); the unmasked
+    original goes to its own folder only with --keep-originals. `process` is one batch, the same for
+    the single-machine run (`run`) and a Ray actor.
+    """
+
+    def __init__(self, detector: Detector, camera: CameraProfile, crs: str, opts: ProcessOptions,
+                 *, anonymiser: Anonymiser | None = None):
+        self.detector, self.camera, self.crs, self.opts = detector, camera, crs, opts
+        self.anonymiser = None if opts.store_images == "none" else anonymiser or Anonymiser(opts.anonymise)
+
+    def anonymised_counts(self) -> AnonymisedCounts:
+        return AnonymisedCounts(mode=self.opts.anonymise, face_detector="mtcnn" if self.anonymiser
+                                and self.anonymiser.detects_faces else None)
+
+    def run(self, footage: Footage, plan: pd.DataFrame, clock: _Clock, staging: ImageStaging,
             on_progress: Callable[[int, int], None] | None = None) -> Capture:
         kept = plan[plan["keep"]].reset_index(drop=True)
         by_index = kept.set_index("frame")
+        builder = CaptureBuilder(staging, self.anonymised_counts())
         rows: list[dict] = []
         images: list[np.ndarray] = []
         done = 0
@@ -352,7 +475,7 @@ class FrameProcessor:
             rows.append({"frame": frame.index, **by_index.loc[frame.index].to_dict()})
             images.append(frame.image)
             if len(images) >= self.opts.batch:
-                self._batch(rows, images, clock)
+                builder.add(self.process(rows, images, clock), clock)
                 rows, images = [], []
             done += 1
             if on_progress:
@@ -360,56 +483,73 @@ class FrameProcessor:
             decode_t0 = time.perf_counter()
         clock.summary.seconds["decode"] += time.perf_counter() - decode_t0
         if images:
-            self._batch(rows, images, clock)
-        obs = pd.concat(self.observations, ignore_index=True) if self.observations else pd.DataFrame()
-        return Capture(pd.DataFrame(self.frames, columns=FRAME_COLUMNS), _observation_table(obs), self.anonymised,
-                       dict(self.implausible))
+            builder.add(self.process(rows, images, clock), clock)
+        return builder.capture()
 
-    def _batch(self, rows: list[dict], images: list[np.ndarray], clock: _Clock) -> None:
-        with clock.stage("detect"):
+    def process(self, rows: list[dict], images: list[np.ndarray], clock: _Clock | None = None) -> FrameBatch:
+        """Detect, locate and mask one batch of frames (`rows`: their plan rows, with `frame`)."""
+        seconds = dict.fromkeys(("detect", "locate", "store"), 0.0)
+
+        @contextmanager
+        def stage(name: str) -> Iterator[None]:
+            t0 = time.perf_counter()
+            try:
+                yield
+            finally:
+                seconds[name] += time.perf_counter() - t0
+                if clock is not None:
+                    clock.summary.seconds[name] += time.perf_counter() - t0
+
+        with stage("detect"):
             dets = self.detector.predict(images, frame_indices=[r["frame"] for r in rows])
-        with clock.stage("locate"):
+        with stage("locate"):
             poses = pd.DataFrame(rows)
             table = _detections_table(poses, dets)
+            implausible: dict[str, int] = {}
             if len(table):
                 # offsets in x/y turn from the grid's north, not true north (they differ by up to ~3 degrees)
                 pose = poses.set_index("frame")[["x", "y", "grid_heading"]].rename(columns={"grid_heading": "heading"})
                 table = table.join(pose, on="frame_index")
                 table, implausible = place(table, self.camera, self.crs)  # boxes no road defect makes dropped
-                self.implausible.update(implausible)
-                self.observations.append(table)
-        with clock.stage("store"):
+        batch = FrameBatch(frames=[], observations=table if len(table) else None, seconds=seconds,
+                           implausible=implausible)
+        with stage("store"):
             with_dets = set(table["frame_index"]) if len(table) else set()
             for row, image in zip(rows, images):
                 keep = self.opts.store_images == "all" or (self.opts.store_images == "detections"
                                                            and row["frame"] in with_dets)
-                self.frames.append(dict(frame_index=int(row["frame"]), time=row["time"], lat=row["lat"],
-                                        lon=row["lon"], heading_deg=row["heading"], speed_mps=row["speed"],
-                                        distance_m=row["distance"],
-                                        image_path=self._stage_image(row["frame"], image) if keep else None,
-                                        width=image.shape[1], height=image.shape[0]))
+                batch.frames.append(dict(frame_index=int(row["frame"]), time=row["time"], lat=row["lat"],
+                                         lon=row["lon"], heading_deg=row["heading"], speed_mps=row["speed"],
+                                         distance_m=row["distance"],
+                                         image_path=self._encode_image(batch, row["frame"], image) if keep else None,
+                                         width=image.shape[1], height=image.shape[0]))
+        return batch
 
-    def _stage_image(self, frame_index: int, image: np.ndarray) -> str:
+    def _encode_image(self, batch: FrameBatch, frame_index: int, image: np.ndarray) -> str:
         name = f"frame-{frame_index:06d}.jpg"
-        if self.staging.originals is not None:
-            _save_jpeg(image, self.staging.originals / name, quality=95)
+        if self.opts.keep_originals:
+            batch.originals[name] = _jpeg(image, quality=95)
         result = self.anonymiser(image, self.camera.horizon_row)
-        self.anonymised.add(result.faces, result.plates)
-        _save_jpeg(result.image, self.staging.images / name, quality=85)
+        batch.faces, batch.plates = batch.faces + result.faces, batch.plates + result.plates
+        batch.images[name] = _jpeg(result.image, quality=85)
         return name
 
 
-def _save_jpeg(image: np.ndarray, path: Path, *, quality: int) -> None:
+def _jpeg(image: np.ndarray, *, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _write_image(data: bytes, path: Path) -> None:
     """Write a frame image; a full disk (or a file size limit) is the user's to fix, named with the file.
 
     Encoded in memory and written in one call: Pillow saving to a file that hits the size limit left
     a cut-off JPEG and raised nothing.
     """
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buffer.getbuffer())
+        path.write_bytes(data)
     except OSError as exc:
         raise StoreError(f"cannot write a frame image ({exc.strerror or exc}); nothing was stored", path=path,
                          hint="free some disk space beside the store (or pass --store-images none) and run again"
@@ -424,7 +564,8 @@ def _observation_table(obs: pd.DataFrame) -> pd.DataFrame:
     return obs
 
 
-def _survey_row(key, footage, track, gps_path, camera, detector, opts, kept, summary) -> dict:
+def _survey_row(key: str, info: FootageInfo, track: Track, gps_path: Path | None, camera: CameraProfile, model: str,
+                opts: ProcessOptions, kept: pd.DataFrame, summary: Summary) -> dict:
     from shapely import LineString
 
     coords = kept[["lon", "lat"]].dropna().to_numpy()
@@ -434,14 +575,14 @@ def _survey_row(key, footage, track, gps_path, camera, detector, opts, kept, sum
     end = kept["time"].iloc[-1] if len(kept) else track.start
     return dict(
         fingerprint=key,
-        name=opts.name or footage.info.path.stem,
-        footage_path=str(footage.info.path),
-        footage_kind=footage.info.kind,
-        gps_path=str(gps_path or footage.info.path),
+        name=opts.name or info.path.stem,
+        footage_path=str(info.path),
+        footage_kind=info.kind,
+        gps_path=str(gps_path or info.path),
         gps_format=getattr(track, "format", Path(track.source).suffix.lstrip(".").lower()),
         time_offset_s=opts.time_offset_s,
         camera={k: v for k, v in asdict(camera).items()},
-        model=getattr(detector, "name", type(detector).__name__),
+        model=model,
         started_at=pd.Timestamp(start).to_pydatetime(),
         ended_at=pd.Timestamp(end).to_pydatetime(),
         processed_at=now,
