@@ -30,6 +30,7 @@ from roadscan.api.qgis_styles import layer_styles
 from roadscan.api.store.database import Store
 from roadscan.api.store.defects import read_condition
 from roadscan.api.store.filters import DefectFilter, select_defects
+from roadscan.api.store.segments import segment_references
 from roadscan.core.errors import ConfigError
 
 FORMATS = {"geojson": ".geojson", "gpkg": ".gpkg", "csv": ".csv", "shp": ".shp"}
@@ -45,6 +46,7 @@ SHAPEFILE_NAMES = {
     "source_id": "source_id", "source_kind": "src_kind", "municipality_code": "kommune", "road_code": "road_code",
     "road_chainage_m": "road_ch_m", "external_ref": "ext_ref", "image_url": "image_url", "map_url": "map_url",
     "condition_label": "cond_label", "index_per_100m": "index_100m", "bin_start_m": "bin_start", "bin_end_m": "bin_end",
+    "road_start_m": "road_start", "road_bin_start_m": "road_bin_s", "road_bin_end_m": "road_bin_e",
 }
 
 
@@ -114,7 +116,15 @@ def defects_layer(store: Store, flt: DefectFilter | None = None, *, public_url: 
 
 
 def condition_layer(store: Store, level: str = "segment") -> gpd.GeoDataFrame:
+    """Segment condition (whole segments or bins) with each segment's source road reference; bins also get
+    their start and end as chainage along the source road (road_start_m + bin start / end)."""
     table = read_condition(store, level)
+    refs = segment_references(store).set_index("segment_id")
+    table = table.join(refs, on="segment_id")
+    if level == "bin":
+        start = pd.to_numeric(table["road_start_m"], errors="coerce")
+        table["road_bin_start_m"] = start + pd.to_numeric(table["bin_start_m"], errors="coerce")
+        table["road_bin_end_m"] = start + pd.to_numeric(table["bin_end_m"], errors="coerce")
     geometry = gpd.GeoSeries.from_wkt(table["geometry_wkt"], crs=4326) if len(table) else gpd.GeoSeries(crs=4326)
     return gpd.GeoDataFrame(table.drop(columns=["geometry_wkt", "id"]), geometry=geometry, crs=4326)
 

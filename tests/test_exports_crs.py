@@ -135,3 +135,15 @@ def test_shapefile_names_are_unique_and_short(db, tmp_path):
     assert "road_ch_m" in layer and "defect_id" in layer
     fields = pd.read_csv(tmp_path / "stige_defects_fields.csv")
     assert dict(zip(fields["name"], fields["shapefile_field"]))["road_chainage_m"] == "road_ch_m"
+
+
+def test_condition_layers_carry_the_segments_road_reference(gpkg):
+    segments = pyogrio.read_dataframe(gpkg, layer="segment_condition")
+    driven = segments[segments["source_id"] == LOKAL_ID]
+    assert len(driven) == 3 and set(driven["road_code"]) == {"0048"} and set(driven["municipality_code"]) == {"0461"}
+    bins = pyogrio.read_dataframe(gpkg, layer="condition_bins")
+    on_road = bins[bins["source_id"] == LOKAL_ID].sort_values("road_bin_start_m")
+    # the bins of the three segments tile the source road's chainage from 0 to its end without a gap
+    assert on_road["road_bin_start_m"].iloc[0] == pytest.approx(0.0)
+    assert (on_road["road_bin_start_m"].to_numpy()[1:] == pytest.approx(on_road["road_bin_end_m"].to_numpy()[:-1]))
+    assert on_road["road_bin_end_m"].iloc[-1] == pytest.approx(411.04, abs=0.01)

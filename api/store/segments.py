@@ -15,3 +15,15 @@ def road_network(store: Store) -> pd.DataFrame:
     with store.engine.connect() as conn:
         rows = conn.execute(select(s.c.segment_id, s.c.geometry_wkt, s.c.length_m)).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=["segment_id", "geometry_wkt", "length_m"])
+
+
+SEGMENT_REFERENCE = ("segment_id", "source_id", "source_kind", "municipality_code", "road_code", "road_start_m")
+
+
+def segment_references(store: Store) -> pd.DataFrame:
+    """Every stored segment's source road reference (schema 6): SEGMENT_REFERENCE columns, NULL where the
+    segment was stored before its network's reference was kept."""
+    s = schema.segments
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(*(s.c[c] for c in SEGMENT_REFERENCE))).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(SEGMENT_REFERENCE))
