@@ -17,7 +17,8 @@ class RoadscanError(Exception):
 
     def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None):
         self.message = message
-        self.path = Path(path) if path is not None else None
+        # a URL (postgresql://host/db) stays text: a Path would collapse its //
+        self.path = None if path is None else path if "://" in str(path) else Path(path)
         self.hint = hint
         super().__init__(str(self))
 
