@@ -284,3 +284,84 @@ def test_case_insensitive_matching_folds_every_alphabet_not_just_ascii():
         "Østergade", "østergade", "Vestergade"}
     assert select_names(clause=contains_casei(t.c.road_name, "allé", "sqlite")) == {"ØSTER ALLÉ"}
     assert select_names(clause=contains_casei(t.c.road_name, "_vej 100%", "sqlite")) == {"Ærø_vej 100%"}
+
+
+# -- filters as real clients send them (issue 14) ------------------------------------------------------
+
+
+def _seconds(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("interval", ["0000-01-01T00:00:00Z/{end}", "../{end}", "/{end}"])
+def test_open_starts_in_every_form_clients_send(client, stored, interval):
+    """QGIS 3.22 writes an open start as year 0000 (a 400 before, and an empty layer); OGC 17-069r4 allows
+    '..' and an empty start."""
+    end = sorted(d.first_seen for d in stored)[len(stored) // 2]
+    body = items(client, datetime=interval.format(end=_seconds(end)))
+    assert ids(body) == {d.id for d in stored if d.first_seen <= end.replace(microsecond=0)}
+
+
+@pytest.mark.parametrize("interval", ["{start}/..", "{start}/", "{start}/9999-12-31T00:00:00Z"])
+def test_open_ends_in_every_form_clients_send(client, stored, interval):
+    start = sorted(d.last_seen for d in stored)[len(stored) // 2]
+    body = items(client, datetime=interval.format(start=_seconds(start)))
+    assert ids(body) == {d.id for d in stored if d.last_seen >= start.replace(microsecond=0)}
+
+
+def test_the_collection_says_which_properties_datetime_tests(client):
+    coll = client.get("/collections/defects").json()
+    assert coll["temporal"]["start"] == "first_seen" and coll["temporal"]["end"] == "last_seen"
+    assert {"updated_at", "last_seen", "first_seen"} <= set(coll["temporal"]["properties"])
+    assert coll["extent"]["temporal"]["interval"][0][0] is not None
+    props = client.get("/collections/defects/queryables").json()["properties"]
+    assert props["first_seen"]["x-ogc-role"] == "primary-interval-start"
+    assert props["last_seen"]["x-ogc-role"] == "primary-interval-end"
+    assert "x-ogc-role" not in props["updated_at"]
+    assert client.get("/collections/segment_condition/queryables").json()["properties"]["updated_at"]["x-ogc-role"] \
+        == "primary-instant"
+
+
+@pytest.mark.parametrize("prop", ["updated_at", "last_seen", "first_seen"])
+def test_datetime_property_moves_datetime_onto_that_property(client, stored, prop):
+    """A QGIS or GDAL layer URL carrying datetime-property=updated_at: the date filter they fold into
+    datetime tests the property the user filtered on; every resource takes the parameter."""
+    cut = sorted(getattr(d, prop) for d in stored)[len(stored) // 2 - 1]
+    body = items(client, datetime=f"0000-01-01T00:00:00Z/{cut.isoformat()}", **{"datetime-property": prop})
+    assert ids(body) == {d.id for d in stored if getattr(d, prop) <= cut}
+    body = items(client, datetime=f"{cut.isoformat()}/..", **{"datetime-property": prop})
+    assert ids(body) == {d.id for d in stored if getattr(d, prop) >= cut}
+    for path in ("/", "/conformance", "/collections", "/collections/defects", "/collections/defects/queryables"):
+        assert client.get(path, params={"datetime-property": prop}).status_code == 200, path
+
+
+def test_datetime_property_must_be_a_time_property(client):
+    r = client.get("/collections/defects/items", params={"datetime": "2026-01-01/..", "datetime-property": "severity"})
+    assert r.status_code == 400 and "updated_at" in r.json()["description"]
+
+
+def test_cql_text_as_gdal_writes_it(client, stored):
+    """GDAL (3.6-3.12) sends `filter-lang=cql-text` once the API definition lists it: ILIKE, and times as
+    strings ('2026-06-01T' for a day, hours without minutes)."""
+    name = stored[0].name
+    body = items(client, filter=f"(name ILIKE '{name.upper()}') AND (severity >= 1)", **{"filter-lang": "cql-text"})
+    assert ids(body) == {d.id for d in stored if d.name == name}
+    cut = sorted(d.last_seen for d in stored)[len(stored) // 2].replace(microsecond=0)
+    body = items(client, filter=f"last_seen <= '{_seconds(cut)}'", **{"filter-lang": "cql-text"})
+    assert ids(body) == {d.id for d in stored if d.last_seen <= cut}
+    day = cut.date().isoformat()
+    body = items(client, filter=f"first_seen >= '{day}T'", **{"filter-lang": "cql-text"})
+    assert ids(body) == {d.id for d in stored if d.first_seen.date() >= cut.date()}
+    quoted = items(client, filter="road_name = 'x ILIKE ''y'''", **{"filter-lang": "cql-text"})  # text, not ILIKE
+    assert quoted["numberMatched"] == 0
+
+
+def test_api_definition_lists_what_gdal_looks_for(client):
+    """GDAL's OAPIF driver reads the items operation's parameters: cql-text under filter-lang, and each
+    field it may filter on by name (ogroapifdriver.cpp, GetQueryableAttributes)."""
+    params = {p["name"]: p for p in client.get("/openapi.json").json()["paths"]["/collections/{collectionId}/items"]
+              ["get"]["parameters"]}
+    assert "cql-text" in params["filter-lang"]["schema"]["enum"]
+    assert {"severity", "updated_at", "last_seen", "priority", "condition"} <= set(params)
+    assert params["updated_at"]["schema"] == {"type": "string", "format": "date-time"}
+    assert "updated_at" in params["datetime-property"]["schema"]["enum"]
