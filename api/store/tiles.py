@@ -68,3 +68,12 @@ def defect_tile(store: Store, z: int, x: int, y: int, *, layer: str, properties:
         data = conn.execute(sql, {"layer": layer, "extent": extent, "z": z, "x": x, "y": y, "buffer": buffer,
                                   "margin": buffer / extent, "limit": limit}).scalar()
     return bytes(data) if data else b""
+
+
+def road_lines(store: Store) -> list[Any]:
+    """Every stored road segment, for the map's road basemap: rows with segment_id, name, road_class and
+    geometry_wkt (LINESTRING, EPSG:4326), in segment order."""
+    s = schema.segments
+    with store.engine.connect() as conn:
+        return conn.execute(select(s.c.segment_id, s.c.name, s.c.road_class, s.c.geometry_wkt)
+                            .order_by(s.c.segment_id)).all()
