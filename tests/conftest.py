@@ -57,6 +57,21 @@ def postgres():
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs, started once per session (it takes seconds) and used by every Ray test;
+    `roadscan process --workers` in the same process joins it rather than start its own."""
+    ray = pytest.importorskip("ray", reason="Ray (pip install 'roadscan[scale]', in the test extra) is not installed")
+    import logging
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def backend(request):
     """The store under the API: sqlite, or both for a test marked `@both_backends` (tests/_postgres.py)."""

@@ -102,8 +102,8 @@ def test_a_survey_into_a_full_store_costs_what_it_costs_into_an_empty_one(drive,
     full, in_full, statements = _ingest(drive, network, _copy(far_store_file, tmp_path / "full.db"))
     assert empty.defects.new == full.defects.new > 0 and full.defects.updated == 0
     assert _scans(tmp_path / "full.db", statements) == []
-    # the same work, whatever lies elsewhere: without the coverage index it was about twice as much here
-    assert in_full <= 1.1 * in_empty + 20_000, (in_empty, in_full)
+    # the same work, whatever lies elsewhere: without the coverage index it was 60 times as much here
+    assert in_full <= 1.1 * in_empty + 2_000, (in_empty, in_full)
 
 
 def test_a_second_survey_and_a_replace_stay_bounded_too(drive, network, far_store_file, tmp_path):
@@ -117,7 +117,7 @@ def test_a_second_survey_and_a_replace_stay_bounded_too(drive, network, far_stor
     again, in_full, statements = _ingest(drive, network, full, replace=True)
     assert again.defects.updated > 0 and again.defects.new == 0
     assert _scans(full, statements) == []
-    assert in_full <= 1.1 * in_empty + 20_000, (in_empty, in_full)
+    assert in_full <= 1.1 * in_empty + 2_000, (in_empty, in_full)
 
 
 def test_a_schema_4_store_gains_the_ingest_indexes(tmp_path):
