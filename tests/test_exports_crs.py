@@ -147,3 +147,19 @@ def test_condition_layers_carry_the_segments_road_reference(gpkg):
     assert on_road["road_bin_start_m"].iloc[0] == pytest.approx(0.0)
     assert (on_road["road_bin_start_m"].to_numpy()[1:] == pytest.approx(on_road["road_bin_end_m"].to_numpy()[:-1]))
     assert on_road["road_bin_end_m"].iloc[-1] == pytest.approx(411.04, abs=0.01)
+
+
+def test_reproduced_a_default_geopackage_is_1_4_which_gdal_3_6_warns_about(tmp_path):
+    """Why the version is set: what GDAL 3.12 (pyogrio) writes by default, Debian's GDAL 3.6 warns about."""
+    import geopandas as gpd
+    import shapely
+
+    path = tmp_path / "default.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(10, 55)], crs=4326).to_file(path)
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("pragma user_version").fetchone()[0]
+    ogrinfo = shutil.which("ogrinfo")
+    if ogrinfo is None or version < 10400:
+        pytest.skip("needs Debian's ogrinfo and a GDAL that writes GeoPackage 1.4")
+    run = subprocess.run([ogrinfo, "-ro", "-so", str(path), "default"], capture_output=True, text=True, timeout=60)
+    assert "may only be partially supported" in run.stderr
