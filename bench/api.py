@@ -2,15 +2,18 @@
 
 Builds (once, cached) a store of synthetic defects spread over a municipality (Odense: 10.2-10.6 E,
 55.3-55.5 N) along a few thousand named streets, with realistic classes, severities, priorities,
-statuses and sighting times; bulk-inserted with sqlite3 executemany. Then for each scenario it times
+statuses and sighting times; bulk-inserted with sqlite3 executemany into SQLite and with COPY into
+PostgreSQL/PostGIS (a cluster of Debian's PostgreSQL 15 the script keeps in the temp folder, or --pg URL),
+the same defects in both. Then, on each store (--backend both, the default), for each scenario it times
 HTTP requests (httpx, sequentially and from several concurrent clients) and the same query run
 directly on the store -- the very SQL the server runs (`Layer.page`), COUNT plus the page -- and
 prints requests/s, p50/p99 latency and the ratio HTTP / direct. The difference is what the API adds:
 parsing, GeoJSON, reprojection, HTTP. The machine may be busy with other work (e.g. a training job):
-compare the ratio, which both sides share, not raw times.
+compare the ratio, which both sides share, not raw times. With both stores it ends with PostGIS / SQLite.
 
     .venv/bin/python bench/api.py                       # 1,000,000 defects
     .venv/bin/python bench/api.py --defects 100000 --requests 100
+    .venv/bin/python bench/api.py --backend postgresql --pg postgresql://roadscan@dbhost/bench
     .venv/bin/python bench/api.py --defects 100000 --no-scenarios --load 60   # the load check only
 
 Scenarios are a list (`SCENARIOS`); a new endpoint (e.g. a work-list route) is one more `Scenario`
@@ -25,6 +28,7 @@ acknowledged is in the defect's history, and then times work lists from `--workl
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -35,13 +39,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+from sqlalchemy import func, select, text
 from roadscan.api.crs import parse_crs
 from roadscan.api.ogc import cql2
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
@@ -61,10 +66,17 @@ STREET_WORDS = ["Vej", "Gade", "Allé", "Stræde", "Boulevard", "Have", "Park", 
 # -- the store ---------------------------------------------------------------------------------------------
 
 
-def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
-    """n synthetic defects along 4,000 streets (each a short straight line), written with executemany."""
-    path.unlink(missing_ok=True)
-    open_store(path).close()  # the schema, as roadscan creates it
+def defect_columns() -> list[str]:
+    """The defects' columns the generator fills, in schema order (later schemas' columns stay NULL)."""
+    from roadscan.api.store.schema import defects
+
+    columns = [c.name for c in defects.c if c.name != "id"]
+    return columns[:columns.index("updated_at") + 1]
+
+
+def defect_batches(n: int, seed: int = 0, chunk: int = 100_000) -> Iterator[list[tuple]]:
+    """n synthetic defects along 4,000 streets (each a short straight line), `chunk` rows at a time, as tuples
+    of `defect_columns()`; the same seed gives the same defects, whichever store they go into."""
     rng = np.random.default_rng(seed)
     n_streets = 4000
     s_lon = rng.uniform(WEST, EAST, n_streets)
@@ -74,13 +86,6 @@ def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None
     s_name = [f"{rng.choice(['Nørre', 'Sønder', 'Øster', 'Vester', 'Ny', 'Gl.', 'Lange', 'Kirke', 'Skov', 'Mølle'])}"
               f"{rng.choice(STREET_WORDS).lower()} {i}" for i in range(n_streets)]
     s_class = rng.choice([c for c, _ in ROAD_CLASSES], n_streets, p=[p for _, p in ROAD_CLASSES])
-    con = sqlite3.connect(path)
-    columns = [name for _cid, name, *_ in con.execute("PRAGMA table_info(defects)") if name != "id"]
-    columns = columns[:columns.index("updated_at") + 1]  # the ones filled below; later schemas' columns stay NULL
-    sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=OFF")
-    t0 = time.perf_counter()
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         street = rng.integers(0, n_streets, m)
@@ -110,13 +115,107 @@ def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None
                          int(n_surveys[k]), float(conf[k]), float(conf[k]) * 0.9, sv, f"severity {sv}", 0.9, pr,
                          json.dumps({"severity": sv * 10, "road class": round(pr - sv * 10, 2)}), "severity, road class",
                          str(status[k]), first_s[k], last_s[k], None, None, None, last_s[k]))
+        yield rows
+
+
+def build_store(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
+    """n synthetic defects in a SQLite store, written with executemany."""
+    path.unlink(missing_ok=True)
+    open_store(path).close()  # the schema, as roadscan creates it
+    con = sqlite3.connect(path)
+    columns = defect_columns()
+    sql = f"INSERT INTO defects ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    t0 = time.perf_counter()
+    done = 0
+    for rows in defect_batches(n, seed, chunk):
         con.executemany(sql, rows)
         con.commit()
-        print(f"\r  building store: {start + m:,} / {n:,} defects", end="", flush=True)
+        done += len(rows)
+        print(f"\r  building store: {done:,} / {n:,} defects", end="", flush=True)
     con.execute("ANALYZE")  # query-planner statistics, as a maintained server database has
     con.commit()
     con.close()
     print(f"\n  built {n:,} defects in {time.perf_counter() - t0:.1f} s: {path}")
+
+
+def build_postgres_store(url: str, n: int, seed: int = 0, chunk: int = 100_000) -> None:
+    """The same n defects in a PostgreSQL/PostGIS store, streamed in with COPY; the GiST indexes are built
+    once at the end (roadscan's own open adds them back), then VACUUM ANALYZE, as a maintained server has."""
+    import psycopg
+
+    open_store(url).close()  # the schema and PostGIS columns, as roadscan creates them
+    columns = defect_columns()
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP INDEX IF EXISTS ix_defects_geom, ix_defects_geom_3857")
+        done = 0
+        with conn.cursor().copy(f"COPY defects ({', '.join(columns)}) FROM STDIN") as copy:
+            for rows in defect_batches(n, seed, chunk):
+                for row in rows:
+                    copy.write_row(row)
+                done += len(rows)
+                print(f"\r  building PostGIS store: {done:,} / {n:,} defects", end="", flush=True)
+        conn.commit()
+    open_store(url).close()  # GiST indexes
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"\n  built {n:,} defects in PostGIS in {time.perf_counter() - t0:.1f} s")
+
+
+BENCH_PG = Path(tempfile.gettempdir()) / "roadscan-bench-pg"  # a PostgreSQL cluster kept between runs
+PG_SETTINGS = "-c shared_buffers=2GB -c work_mem=64MB -c maintenance_work_mem=1GB -c max_wal_size=8GB " \
+              "-c effective_cache_size=8GB -c random_page_cost=1.1 -c jit=off"
+
+
+def _tests_module(name: str):
+    """A helper module of tests/ (e.g. _postgres: the throwaway cluster), loaded by path."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tests" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def postgres_store(n: int, url: str | None = None, rebuild: bool = False) -> str:
+    """The bench store of n defects on PostgreSQL/PostGIS: in the database `url`, or in a cluster that this
+    script runs from Debian's PostgreSQL 15 in BENCH_PG (kept, so a second run reuses the store)."""
+    if url is None:
+        pg = _tests_module("_postgres")
+        try:
+            cluster = pg.start_cluster(BENCH_PG, settings=PG_SETTINGS)
+        except pg.PostgresUnavailable as exc:
+            raise SystemExit(f"no PostgreSQL for the bench: {exc} (or give --pg URL)") from None
+        name = f"bench_{n}"
+        if rebuild:
+            cluster.sql(f'DROP DATABASE IF EXISTS "{name}"')
+        url = cluster.url(name)
+        if not cluster.sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+            cluster.sql(f'CREATE DATABASE "{name}" TEMPLATE {pg.TEMPLATE}')
+            build_postgres_store(url, n)
+            return url
+    elif rebuild:
+        build_postgres_store(url, n)
+        return url
+    with open_store(url) as store, store.engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM defects")).scalar_one()
+    if not held:
+        build_postgres_store(url, n)
+    else:
+        print(f"  cached PostGIS store: {held:,} defects in {url}")
+    return url
+
+
+def sqlite_store(n: int, path: Path | None = None, rebuild: bool = False) -> Path:
+    db = path or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{n}.db"
+    if rebuild or not db.is_file():
+        build_store(db, n)
+    else:
+        print(f"  cached store: {db}")
+    return db
 
 
 # -- scenarios -----------------------------------------------------------------------------------------
@@ -177,26 +276,27 @@ def _cql2_attr_params(rng):
 GRID_LON, GRID_LAT = 0.003, 0.002  # street spacing of the bench network: about 190 m x 220 m blocks
 
 
-def ensure_grid_network(path: Path) -> None:
+def ensure_grid_network(db: Path | str) -> None:
     """A street grid over the area in the segments table (once), so work lists have roads to route on."""
-    con = sqlite3.connect(path)
-    if con.execute("SELECT count(*) FROM segments").fetchone()[0]:
-        con.close()
-        return
-    lons = np.arange(WEST, EAST + 1e-9, GRID_LON)
-    lats = np.arange(SOUTH, NORTH + 1e-9, GRID_LAT)
-    rows = []
-    for j, lat in enumerate(lats):  # east-west streets, one segment per block
-        metres = GRID_LON * 111_320 * np.cos(np.radians(lat))
-        rows += [(f"h{j}-{i}", f"Tværvej {j}", "local", 50.0, metres, "bench grid",
-                  f"LINESTRING ({lons[i]:.6f} {lat:.6f}, {lons[i + 1]:.6f} {lat:.6f})") for i in range(len(lons) - 1)]
-    for i, lon in enumerate(lons):  # north-south streets
-        rows += [(f"v{i}-{j}", f"Langvej {i}", "collector", 50.0, GRID_LAT * 111_000, "bench grid",
-                  f"LINESTRING ({lon:.6f} {lats[j]:.6f}, {lon:.6f} {lats[j + 1]:.6f})") for j in range(len(lats) - 1)]
-    con.executemany("INSERT INTO segments (segment_id, name, road_class, speed_kmh, length_m, network, geometry_wkt) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    con.commit()
-    con.close()
+    from roadscan.api.store.schema import segments
+
+    with open_store(db) as store, store.engine.begin() as conn:
+        if conn.execute(select(func.count()).select_from(segments)).scalar_one():
+            return
+        lons = np.arange(WEST, EAST + 1e-9, GRID_LON)
+        lats = np.arange(SOUTH, NORTH + 1e-9, GRID_LAT)
+        rows = []
+        keys = ("segment_id", "name", "road_class", "speed_kmh", "length_m", "network", "geometry_wkt")
+        for j, lat in enumerate(lats):  # east-west streets, one segment per block
+            metres = GRID_LON * 111_320 * np.cos(np.radians(lat))
+            rows += [dict(zip(keys, (f"h{j}-{i}", f"Tværvej {j}", "local", 50.0, metres, "bench grid",
+                                     f"LINESTRING ({lons[i]:.6f} {lat:.6f}, {lons[i + 1]:.6f} {lat:.6f})")))
+                     for i in range(len(lons) - 1)]
+        for i, lon in enumerate(lons):  # north-south streets
+            rows += [dict(zip(keys, (f"v{i}-{j}", f"Langvej {i}", "collector", 50.0, GRID_LAT * 111_000, "bench grid",
+                                     f"LINESTRING ({lon:.6f} {lats[j]:.6f}, {lon:.6f} {lats[j + 1]:.6f})")))
+                     for j in range(len(lats) - 1)]
+        conn.execute(segments.insert(), rows)
     print(f"  added a street grid of {len(rows):,} segments for work-list routing")
 
 
@@ -348,7 +448,7 @@ def worklist_latency(url: str, clients: int, requests: int, params: Callable[[np
 # -- timing --------------------------------------------------------------------------------------------
 
 
-def start_server(db: Path) -> tuple[subprocess.Popen, str]:
+def start_server(db: Path | str) -> tuple[subprocess.Popen, str]:
     try:
         return serve_process.start_server(db, Path(tempfile.gettempdir()) / "roadscan-bench-api-server.log",
                                           timeout=120)
@@ -386,7 +486,8 @@ def time_http(url: str, sc: Scenario, params: list[dict[str, Any]], clients: int
                 r = client.get(sc.path, params=p)
                 dt = time.perf_counter() - t
                 if r.status_code != 200:
-                    raise SystemExit(f"{sc.name}: HTTP {r.status_code}: {r.text[:300]}")
+                    print(f"  {sc.name}: HTTP {r.status_code}: {r.text[:300]}")
+                    raise SystemExit(1)
                 with lock:
                     latencies.append(dt)
                     body = r.json()
@@ -405,11 +506,29 @@ def time_direct(store: Store, sc: Scenario, params: list[dict[str, Any]]) -> dic
     return _stats(latencies, time.perf_counter() - t0)
 
 
+def stores(args) -> list[tuple[str, Path | str]]:
+    """(backend, store) pairs the run measures: the same generated defects in each."""
+    out: list[tuple[str, Path | str]] = []
+    if args.backend in ("sqlite", "both"):
+        out.append(("sqlite", sqlite_store(args.defects, args.store, args.rebuild)))
+    if args.backend in ("postgresql", "both"):
+        out.append(("postgresql", postgres_store(args.defects, args.pg, args.rebuild)))
+    return out
+
+
+def add_store_options(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--defects", type=int, default=1_000_000)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both",
+                    help="which stores to measure (both: the same defects in each, one run)")
+    ap.add_argument("--store", type=Path, default=None, help="SQLite store file (default: cached under the temp folder)")
+    ap.add_argument("--pg", default=None, metavar="URL",
+                    help=f"PostgreSQL/PostGIS database (default: a cluster of Debian's PostgreSQL 15 kept in {BENCH_PG})")
+    ap.add_argument("--rebuild", action="store_true", help="build the stores even if they are cached")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--defects", type=int, default=1_000_000)
-    ap.add_argument("--store", type=Path, default=None, help="store file (default: cached under the temp folder)")
-    ap.add_argument("--rebuild", action="store_true", help="build the store even if it is cached")
+    add_store_options(ap)
     ap.add_argument("--requests", type=int, default=200, help="requests per scenario and mode")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients in the concurrent mode")
     ap.add_argument("--seed", type=int, default=1)
@@ -420,14 +539,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worklist-clients", type=int, default=10, help="load check: clients timing work lists")
     args = ap.parse_args(argv)
 
-    db = args.store or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{args.defects}.db"
-    if args.rebuild or not db.is_file():
-        build_store(db, args.defects)
-    else:
-        print(f"  cached store: {db}")
-    ensure_grid_network(db)
-    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)")
+    measured: dict[tuple[str, str, str], dict[str, float]] = {}
+    for backend, db in stores(args):
+        ensure_grid_network(db)
+        print(f"\n== {backend}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(other work shares the machine)")
+        run_backend(args, backend, db, measured)
+    backends = sorted({k[0] for k in measured})
+    if len(backends) == 2:
+        print(f"\n{'scenario':40} {'mode':14} {'p50 pg/sqlite':>14} {'p99 pg/sqlite':>14}")
+        for (backend, name, mode), pg in measured.items():
+            lite = measured.get(("sqlite", name, mode))
+            if backend == "postgresql" and lite:
+                print(f"{name:40} {mode:14} {pg['p50'] / lite['p50']:13.2f}x {pg['p99'] / lite['p99']:13.2f}x")
 
+
+def run_backend(args, backend: str, db: Path | str, measured: dict) -> None:
     key = None
     if args.load:
         from roadscan.api.auth import create_key
@@ -455,7 +582,8 @@ def main(argv: list[str] | None = None) -> None:
                           f"p50 {wl['p50']:.0f} ms, p99 {wl['p99']:.0f} ms, {wl['rps']:.1f} req/s")
             if args.no_scenarios:
                 return
-            print(f"\n{'scenario':40} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'feats':>6} {'x direct':>9}")
+            print(f"\n{'scenario (' + backend + ')':40} {'mode':14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'feats':>6} {'x direct':>9}")
             for sc in SCENARIOS:
                 rng = np.random.default_rng(args.seed)
                 params = [sc.params(rng) for _ in range(min(args.requests, sc.max_requests or args.requests))]
@@ -464,11 +592,17 @@ def main(argv: list[str] | None = None) -> None:
                 if sc.direct is not None:
                     sc.direct(store, params[0])
                     base = time_direct(store, sc, params)
+                    measured[(backend, sc.name, "direct SQL")] = base
                     print(f"{sc.name:40} {'direct SQL':14} {base['rps']:8.1f} {base['p50']:8.1f} {base['p99']:8.1f}")
                 for clients in (1, args.clients):
-                    stats, returned = time_http(url, sc, params, clients)
+                    try:
+                        stats, returned = time_http(url, sc, params, clients)
+                    except statistics.StatisticsError:  # every request failed (time_http's threads said why)
+                        print(f"{sc.name:40} HTTP failed: see the server's answers above")
+                        break
                     ratio = f"{stats['p50'] / base['p50']:8.1f}x" if base else ""
                     mode = "HTTP seq" if clients == 1 else f"HTTP {clients} clients"
+                    measured[(backend, sc.name, mode)] = stats
                     print(f"{sc.name:40} {mode:14} {stats['rps']:8.1f} {stats['p50']:8.1f} {stats['p99']:8.1f} "
                           f"{returned:6d} {ratio:>9}")
         print("\nx direct: HTTP p50 / direct-SQL p50 (same clauses, COUNT + page); "

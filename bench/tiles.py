@@ -1,15 +1,17 @@
-"""Vector tile speed: z14 defect tiles over 1,000,000 defects, against the bare SQL bbox query, in one run.
+"""Vector tile speed: z14 defect tiles over 1,000,000 defects on SQLite and on PostGIS, against bare queries, in one run.
 
-Uses the store `bench/api.py` builds and caches (synthetic defects over Odense, 10.2-10.6 E,
-55.3-55.5 N; about 3,500 defects per z14 tile). Each z14 tile over the data is requested once in
-random order from the real server (`roadscan serve`), so every request makes its tile (no tile cache
-hit); then the same tiles again (served from the in-memory tile cache), and with If-None-Match (304).
-The baseline is the same bbox query (tile plus buffer, the same columns, ordered by priority) run
-straight on SQLite with sqlite3, rows fetched and nothing else; `in-process` is the server's own
-function (query, projection, MVT encoding) without HTTP. Compare the ratios: the machine may be busy.
+Uses the stores `bench/api.py` builds and caches (synthetic defects over Odense, 10.2-10.6 E,
+55.3-55.5 N; about 3,500 defects per z14 tile), the same defects in SQLite and in PostgreSQL/PostGIS.
+Each z14 tile over the data is requested once in random order from the real server (`roadscan
+serve`), so every request makes its tile (no tile cache hit); then the same tiles again (served from
+the in-memory tile cache), and with If-None-Match (304). Baselines, on the same data in the same run:
+on SQLite the same bbox query (tile plus buffer, the same columns, ordered by priority) run straight
+with sqlite3, rows fetched and nothing else; on PostGIS a bare `ST_AsMVT` query (the same tile,
+buffer, attributes, order and limit) run straight with psycopg. `in-process` is the server's own
+function (api/tiles.py render_tile) without HTTP. Compare the ratios: the machine may be busy.
 
-    .venv/bin/python bench/tiles.py                    # 1,000,000 defects, every z14 tile once
-    .venv/bin/python bench/tiles.py --defects 100000 --tiles 100
+    .venv/bin/python bench/tiles.py                    # 1,000,000 defects, every z14 tile once, both stores
+    .venv/bin/python bench/tiles.py --defects 100000 --tiles 100 --backend postgresql
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from roadscan.api.store.database import open_store
 from roadscan.api.tiles import (
     BUFFER,
     DEFECT_PROPERTIES,
+    EXTENT,
     MAX_POINTS,
     TileAddress,
     TileCache,
@@ -99,35 +102,37 @@ def time_http(url: str, tiles: list[TileAddress], clients: int, etags: dict | No
     return api._stats(latencies, api.in_threads(worker, tiles, clients)), seen
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--defects", type=int, default=1_000_000)
-    ap.add_argument("--store", type=Path, default=None, help="store file (default: bench/api.py's cached store)")
-    ap.add_argument("--tiles", type=int, default=0, help="at most this many z14 tiles (0: every tile over the data)")
-    ap.add_argument("--clients", type=int, default=2, help="concurrent clients in the concurrent mode")
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args(argv)
+def bare_st_asmvt(conn, tile: TileAddress) -> int:
+    """The tile as one bare PostGIS query: ST_AsMVT over the indexed Web Mercator points, nothing else."""
+    data = conn.execute(
+        "SELECT ST_AsMVT(t.*, 'defects', %(extent)s, 'geom', 'fid') FROM ("
+        " SELECT id AS fid, id, code, name, severity, priority, status, substr(first_seen, 1, 10) AS first_seen,"
+        " substr(last_seen, 1, 10) AS last_seen,"
+        " ST_AsMVTGeom(geom_3857, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), %(extent)s, %(buffer)s, true) AS geom"
+        " FROM defects WHERE geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)"
+        " ORDER BY priority DESC, id LIMIT %(limit)s) AS t",
+        {"z": tile.z, "x": tile.x, "y": tile.y, "extent": EXTENT, "buffer": BUFFER, "margin": BUFFER / EXTENT,
+         "limit": MAX_POINTS}).fetchone()[0]
+    return len(data or b"")
 
+
+def measure(backend: str, db, tiles: list[TileAddress], clients: int) -> list[tuple[str, dict, str]]:
+    """The baseline, the in-process tile and HTTP for one store; the baseline first."""
     bench = _bench_api()
-    db = args.store or Path(tempfile.gettempdir()) / f"roadscan-bench-api-{args.defects}.db"
-    if not db.is_file():
-        bench.build_store(db, args.defects)
+    if backend == "sqlite":
+        con = sqlite3.connect(db)
+        direct_sql(con, tiles[0])
+        base, counts = time_each(lambda t: direct_sql(con, t), tiles)
+        con.close()
+        print(f"  defects per tile (with buffer): mean {np.mean(counts):.0f}, max {max(counts)}")
+        rows = [("direct SQL rows (baseline)", base, "")]
     else:
-        print(f"  cached store: {db}")
-    tiles = z14_tiles(bench)
-    rng = np.random.default_rng(args.seed)
-    rng.shuffle(tiles)
-    if args.tiles:
-        tiles = tiles[:args.tiles]
-    print(f"  {len(tiles)} z14 tiles; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(other work shares the machine)")
+        import psycopg
 
-    con = sqlite3.connect(db)
-    direct_sql(con, tiles[0])
-    base, counts = time_each(lambda t: direct_sql(con, t), tiles)
-    con.close()
-    print(f"  defects per tile (with buffer): mean {np.mean(counts):.0f}, max {max(counts)}")
-    rows = [("direct SQL (baseline)", base, "")]
+        with psycopg.connect(db) as conn:
+            bare_st_asmvt(conn, tiles[0])
+            base, sizes = time_each(lambda t: bare_st_asmvt(conn, t), tiles)
+        rows = [("bare ST_AsMVT (baseline)", base, f"{np.mean(sizes) / 1024:.0f} KiB")]
 
     with open_store(db) as store:
         cache = TileCache(size=0)
@@ -143,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
         half = len(tiles) // 2  # each half made fresh once: sequential, then concurrent
         seq, seen = time_http(url, tiles[:half], 1)
         rows.append(("HTTP new tile, 1 client", seq, ""))
-        conc, seen2 = time_http(url, tiles[half:], args.clients)
-        rows.append((f"HTTP new tile, {args.clients} clients", conc, ""))
+        conc, seen2 = time_http(url, tiles[half:], clients)
+        rows.append((f"HTTP new tile, {clients} clients", conc, ""))
         seen.update(seen2)
         cached, _ = time_http(url, tiles, 1)
         rows.append(("HTTP cached tile, 1 client", cached, ""))
@@ -154,13 +159,43 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("HTTP If-None-Match (304)", not_modified, ""))
     finally:
         serve_process.stop_server(proc)
+    return rows
 
-    print(f"\n{'z14 defect tiles over ' + format(args.defects, ','):40} {'tiles/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'p50 x SQL':>10}")
-    for name, s, note in rows:
-        print(f"{name:40} {s['rps']:8.1f} {s['p50']:8.1f} {s['p99']:8.1f} {s['p50'] / base['p50']:9.1f}x {note}")
-    print("\np50 x SQL: p50 latency over the bare bbox query's p50 (same rows); the rest is projection, "
-          "MVT encoding and HTTP.")
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    bench = _bench_api()
+    bench.add_store_options(ap)
+    ap.add_argument("--tiles", type=int, default=0, help="at most this many z14 tiles (0: every tile over the data)")
+    ap.add_argument("--clients", type=int, default=2, help="concurrent clients in the concurrent mode")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    stores = bench.stores(args)
+    tiles = z14_tiles(bench)
+    rng = np.random.default_rng(args.seed)
+    rng.shuffle(tiles)
+    if args.tiles:
+        tiles = tiles[:args.tiles]
+    results = {}
+    for backend, db in stores:
+        print(f"\n== {backend}: {len(tiles)} z14 tiles; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+              "cores (other work shares the machine)")
+        results[backend] = rows = measure(backend, db, tiles, args.clients)
+        base = rows[0][1]
+        print(f"\n{'z14 defect tiles, ' + backend + ', ' + format(args.defects, ','):40} {'tiles/s':>8} {'p50 ms':>8} "
+              f"{'p99 ms':>8} {'p50 x base':>11} {'p99 x base':>11}")
+        for name, s, note in rows:
+            print(f"{name:40} {s['rps']:8.1f} {s['p50']:8.1f} {s['p99']:8.1f} {s['p50'] / base['p50']:10.2f}x "
+                  f"{s['p99'] / base['p99']:10.2f}x {note}")
+    print("\nx base: latency over the baseline's (SQLite: the bare bbox query, rows only; PostGIS: a bare ST_AsMVT "
+          "query); the rest is projection, MVT encoding and HTTP.")
+    if len(results) == 2:
+        lite = {name: s for name, s, _ in results["sqlite"]}
+        print(f"\n{'PostGIS / SQLite':40} {'p50':>8} {'p99':>8}")
+        for name, s, _ in results["postgresql"][1:]:
+            if name in lite:
+                print(f"{name:40} {s['p50'] / lite[name]['p50']:7.2f}x {s['p99'] / lite[name]['p99']:7.2f}x")
 
 
 if __name__ == "__main__":

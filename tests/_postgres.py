@@ -65,11 +65,13 @@ class Cluster:
         self.sql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
         return self.url(name)
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = True) -> None:
+        """Stop the server; `remove`: and delete its folder (a kept cluster is stopped cleanly instead)."""
         if (self.folder / "data" / "postmaster.pid").exists():
-            subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate",
-                            "-w", "stop"], capture_output=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+            subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.folder / "data"), "-m",
+                            "immediate" if remove else "fast", "-w", "stop"], capture_output=True)
+        if remove:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -92,8 +94,12 @@ def _runner() -> tuple[list[str], str | None]:
     return ["runuser", "-u", "postgres", "--"], "postgres"
 
 
-def start_cluster() -> Cluster:
-    """initdb, start, and a PostGIS template database; raises PostgresUnavailable with the reason."""
+def start_cluster(folder: Path | None = None, *, settings: str = "") -> Cluster:
+    """initdb, start, and a PostGIS template database; raises PostgresUnavailable with the reason.
+
+    `folder`: a cluster kept there (made if absent, started again if it exists: the benchmarks keep
+    their big stores between runs); default a new temporary one. `settings`: more `-c name=value`.
+    """
     if not (PG_BIN / "initdb").exists():
         raise PostgresUnavailable(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is absent): {INSTALL_HINT}")
     try:
@@ -103,8 +109,10 @@ def start_cluster() -> Cluster:
     if not POSTGIS_CONTROL.exists():
         raise PostgresUnavailable(f"PostGIS is not installed ({POSTGIS_CONTROL} is absent): {INSTALL_HINT}")
     prefix, owner = _runner()
-    folder = Path(tempfile.mkdtemp(prefix="roadscan-pg-"))
-    (folder / "socket").mkdir()
+    kept = folder is not None and (folder / "data" / "PG_VERSION").exists()
+    folder = Path(tempfile.mkdtemp(prefix="roadscan-pg-")) if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "socket").mkdir(exist_ok=True)
     if owner is not None:
         info = pwd.getpwnam(owner)
         for path in (folder, folder / "socket"):
@@ -112,20 +120,21 @@ def start_cluster() -> Cluster:
     cluster = Cluster(folder, _free_port(), prefix)
     data = folder / "data"
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-    steps = [
+    steps = [] if kept else [
         [*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-         "--locale=C.UTF-8"],
+         "--locale=C.UTF-8"]]
+    steps += [
         [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "-o",
          f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder / 'socket'} "
-         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", "start"],
+         f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {settings}", "start"],
     ]
     for step in steps:
         out = subprocess.run(step, capture_output=True, text=True, env=env, cwd=folder)
         if out.returncode:
             log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
-            cluster.stop()
+            cluster.stop(remove=not kept)
             raise RuntimeError(f"{' '.join(step)} failed: {out.stdout}{out.stderr}{log}")
-    atexit.register(cluster.stop)
+    atexit.register(cluster.stop, remove=folder.name.startswith("roadscan-pg-"))
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -135,8 +144,9 @@ def start_cluster() -> Cluster:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    cluster.sql(f"CREATE DATABASE {TEMPLATE}")
-    cluster.sql("CREATE EXTENSION postgis", TEMPLATE)
+    if not cluster.sql(f"SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}'"):
+        cluster.sql(f"CREATE DATABASE {TEMPLATE}")
+        cluster.sql("CREATE EXTENSION postgis", TEMPLATE)
     return cluster
 
 
