@@ -152,3 +152,17 @@ def test_vejmidte_road_names_come_from_a_dar_names_table(gml, tmp_path):
     from roadscan.core.errors import RoadNetworkError
     with pytest.raises(RoadNetworkError, match="lacks"):
         load_network(gml, road_names=bad)
+
+
+@pytest.mark.realdata
+def test_osm_xml_keeps_the_way_id_and_chainage_along_each_way(shared_data):
+    path = shared_data / "roads" / "copenhagen_osterbro_2017.osm"
+    network = load_network(path)
+    seg = network.segments
+    ways = pyogrio.read_dataframe(path, layer="lines", columns=["osm_id"]).to_crs(network.crs).set_index("osm_id")
+    assert seg["source_id"].isin(ways.index).all() and (seg["source_kind"] == "osm").all()
+    split = seg[seg["source_id"].duplicated(keep=False)]
+    assert split["source_id"].nunique() > 10  # OSM ways run through junctions: many are split
+    lines = ways.geometry.reindex(split["source_id"]).to_numpy()
+    starts = shapely.get_point(split.geometry.to_numpy(), 0)
+    assert np.abs(shapely.line_locate_point(lines, starts) - split["road_start_m"].to_numpy()).max() < 0.01
