@@ -30,11 +30,13 @@ class Settings:
     districts: dict[str, Any] = field(default_factory=dict)  # name -> EPSG:4326 polygon, for work lists
     photo_masker: status.PhotoMasker | None = None  # None: photo uploads are refused (503)
     base_url: str | None = None  # the public address links use; None: the address the request used
+    basemap: Path | None = None  # a PMTiles file the map page draws under the roads (/map/basemap.pmtiles)
 
 
 def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: str | Path | None = None,
                photo_masker: status.PhotoMasker | None = None, limits: Limits | None = None,
-               base_url: str | None = None, trusted_hosts: tuple[str, ...] | None = None) -> FastAPI:
+               base_url: str | None = None, trusted_hosts: tuple[str, ...] | None = None,
+               basemap: str | Path | None = None) -> FastAPI:
     """The API over a store: an open `Store`, or a SQLite file / database URL to open (and close).
 
     A file path must already exist: serving a store that was never processed would silently create
@@ -43,13 +45,15 @@ def create_app(db: str | Path | Store, *, public_reads: bool = True, districts: 
     whose names work lists accept as `district=`. `photo_masker` masks faces and number plates in
     uploaded photos (`roadscan serve` passes the detector's); without one, uploads are refused.
     `limits` (api/limits.py), `base_url` and `trusted_hosts` (api/hosts.py) default to what the
-    ROADSCAN_* environment variables say, and to safe values without them.
+    ROADSCAN_* environment variables say, and to safe values without them. `basemap` is a PMTiles file
+    the map page draws under its layers (api/map_page.py).
     """
     env_base, env_hosts = hosts.from_env()
     base = hosts.parse_base_url(base_url) or env_base
     settings = Settings(public_reads=public_reads, limits=limits or Limits.from_env(),
                         districts=worklists.read_districts(districts) if districts is not None else {},
-                        photo_masker=photo_masker, base_url=base)
+                        photo_masker=photo_masker, base_url=base,
+                        basemap=map_page.pmtiles_file(basemap) if basemap is not None else None)
     allowed = trusted_hosts if trusted_hosts is not None else hosts.trusted_hosts(base) + env_hosts
     if isinstance(db, Store):
         store, owned = db, False

@@ -1,9 +1,12 @@
 """The planner's map: `/map`, a MapLibre GL JS page over the vector tiles and the OGC API.
 
-Everything the page loads comes from this server (`/map/static/`, MapLibre vendored in
-`api/static/vendor/`); a basemap is optional: a MapLibre style URL or a raster tile URL template
-(`{z}/{x}/{y}`) given as `?basemap=` or in the `ROADSCAN_MAP_BASEMAP` environment variable. Without
-one the page draws on a plain background.
+Everything the page loads comes from this server (`/map/static/`, MapLibre and PMTiles vendored in
+`api/static/vendor/`). It draws the MapLibre style `/tiles/style.json` (api/tiles.py): the stored road
+network as its own basemap, street names as labels drawn by MapLibre without any glyph download,
+road condition and the defects. Under that, optionally: a PMTiles file given at `roadscan serve
+--basemap FILE.pmtiles` (served here with range requests, read through the pmtiles protocol), or a
+MapLibre style URL or a raster tile URL template (`{z}/{x}/{y}`) given as `?basemap=` or in the
+`ROADSCAN_MAP_BASEMAP` environment variable.
 
 `/map/summary` is the small JSON the summary panel reads: defects by class and by status for the
 same filters as the items (class, status, min_severity, datetime), km of road by condition class,
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from roadscan.core.errors import ConfigError
 from roadscan.core.classes import CLASS_CODES, CLASSES
 from roadscan.api import auth
 from roadscan.api.ogc.collections import COLLECTIONS, ItemsQuery
@@ -33,6 +37,22 @@ from roadscan.core.statuses import DEFECT_STATUSES
 
 STATIC = Path(__file__).parent / "static"
 BASEMAP_ENV = "ROADSCAN_MAP_BASEMAP"
+PMTILES_PATH = "/map/basemap.pmtiles"
+PMTILES_MAGIC = b"PMTiles\x03"  # the header of a PMTiles version 3 archive
+
+
+def pmtiles_file(path: str | Path) -> Path:
+    """A PMTiles (version 3) basemap file, checked before the server starts: a missing file or another
+    format is a ConfigError naming it."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"basemap {file} is not a file", hint="give a .pmtiles archive (e.g. from pmtiles extract)")
+    with open(file, "rb") as f:
+        head = f.read(len(PMTILES_MAGIC))
+    if head != PMTILES_MAGIC:
+        raise ConfigError(f"basemap {file} is not a PMTiles version 3 archive (it starts with {head[:8]!r})",
+                          hint="convert it with the pmtiles tool (pmtiles convert FILE.mbtiles FILE.pmtiles)")
+    return file
 
 router = APIRouter(tags=["Map"])
 
@@ -60,11 +80,23 @@ def map_page(request: Request,
                                                               "tile template, or a path on this server (default: "
                                                               f"${BASEMAP_ENV}, else none); anything else is ignored")]
              = None) -> HTMLResponse:
-    config = {"basemap": _basemap(request), "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES)}
+    pmtiles = PMTILES_PATH if request.app.state.settings.basemap is not None else None
+    config = {"basemap": _basemap(request), "pmtiles": pmtiles, "style": "/tiles/style.json",
+              "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES)}
     html = (STATIC / "map.html").read_text(encoding="utf-8")
     # </ cannot end the script element early: json.dumps escapes nothing of HTML, so do it here
     html = html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(PMTILES_PATH, summary="The PMTiles basemap given at roadscan serve --basemap (range requests)",
+            dependencies=[Depends(auth.reader)], response_class=FileResponse,
+            responses={206: {"description": "the byte range asked for"}, 404: {"description": "no basemap file"}})
+def basemap_pmtiles(request: Request) -> FileResponse:
+    file = request.app.state.settings.basemap
+    if file is None:
+        raise not_found("no PMTiles basemap: start the server with roadscan serve --basemap FILE.pmtiles")
+    return FileResponse(file, media_type="application/vnd.pmtiles", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/map/static/{path:path}", summary="The map page's scripts and styles", include_in_schema=False)

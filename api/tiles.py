@@ -11,6 +11,13 @@ tile matrix MapLibre, QGIS and OpenLayers use). Each tile is made from the store
   an STRtree; a tile queries the tree, clips to the tile plus buffer, and simplifies to a tile unit,
   encoded with mapbox-vector-tile. Segments below zoom `BIN_ZOOM`, the finer condition bins from there on (segments where no bins exist).
 
+* roads: every stored road segment (id, name, class), the same way: the map's own basemap, whose names
+  are its street labels, so the map has context with no tile server elsewhere.
+
+`/tiles/{layer}.json` describes each layer as TileJSON 3.0 (tile URL, zooms, bounds, fields) and
+`/tiles/style.json` is a MapLibre style of all three, which the map page draws and QGIS and GDAL read
+(QGIS converts it to its own symbology; GDAL's MVT driver opens a layer from its TileJSON).
+
 Tiles are cacheable: a strong ETag from the store's data version and the tile address, 304 on a
 matching If-None-Match, and `Cache-Control: public, max-age=60, must-revalidate`.
 """
@@ -29,10 +36,12 @@ import mapbox_vector_tile
 import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from roadscan.api.hosts import base_url
 from roadscan.api import auth
 from roadscan.api.ogc.errors import bad_request, not_found
 from roadscan.api.store.database import Store
-from roadscan.api.store.tiles import condition_lines, defect_points, defect_tile
+from roadscan.api.store.tiles import condition_lines, defect_points, defect_tile, road_lines
 from roadscan.api.store.version import data_version
 
 EXTENT = 4096  # tile units per side
@@ -46,9 +55,10 @@ MAX_LAT = 85.0511287798066
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "public, max-age=60, must-revalidate"
 CACHE_TILES = 512  # encoded tiles kept in memory, per app
-TILE_FORMAT = "2"  # part of every ETag: bump when what a tile holds changes, so clients refetch
+TILE_FORMAT = "3"  # part of every ETag: bump when what a tile holds changes, so clients refetch
 
-COLLECTIONS = ("defects", "segment_condition")
+ROADS = "roads"
+COLLECTIONS = ("defects", "segment_condition", ROADS)
 DEFECT_PROPERTIES = ("id", "code", "name", "severity", "priority", "status", "first_seen", "last_seen",
                      # the road reference (issue 14): where it is on the municipality's own roads
                      "road_name", "road_code", "source_id", "road_chainage_m", "chainage_m", "side", "external_ref")
@@ -216,6 +226,16 @@ class ConditionIndex:
                   "bin_end_m": None if r.bin_end_m is None else float(r.bin_end_m)} for r in rows]
         return cls(np.asarray(geoms, dtype=object), props, shapely.STRtree(geoms))
 
+    @classmethod
+    def roads(cls, store: Store) -> ConditionIndex:
+        """The stored road segments (the basemap), parsed the same way."""
+        rows = road_lines(store)
+        geoms = shapely.from_wkt([r.geometry_wkt for r in rows], on_invalid="ignore") if rows else np.array([], object)
+        if len(geoms):
+            geoms = shapely.transform(geoms, lambda xy: np.column_stack(lonlat_to_mercator(xy[:, 0], xy[:, 1])))
+        props = [{"segment_id": r.segment_id, "name": r.name or None, "road_class": r.road_class} for r in rows]
+        return cls(np.asarray(geoms, dtype=object), props, shapely.STRtree(geoms))
+
 
 def condition_features(index: ConditionIndex, tile: TileAddress) -> list[dict[str, Any]]:
     """The condition lines crossing the tile, clipped to it plus its buffer and simplified to a tile unit."""
@@ -258,7 +278,7 @@ class TileCache:
             self._sync(version)
             index = self.conditions.get(level)
         if index is None:
-            index = ConditionIndex.load(store, level)
+            index = ConditionIndex.roads(store) if level == ROADS else ConditionIndex.load(store, level)
             with self.lock:
                 if self.version == version:
                     self.conditions[level] = index
@@ -297,6 +317,10 @@ def render_tile(store: Store, cache: TileCache, version: str, collection: str, t
             return made
         points = defect_features(store, tile)
         return b"" if points is None else encode_points(collection, points.ids, points.x, points.y, points.properties)
+    if collection == ROADS:
+        features = condition_features(cache.condition(store, version, ROADS), tile)
+        return mapbox_vector_tile.encode([{"name": ROADS, "features": features}],
+                                         default_options={"y_coord_down": True, "extents": EXTENT}) if features else b""
     index = None
     if tile.z >= BIN_ZOOM:
         index = cache.condition(store, version, "bin")
@@ -311,17 +335,128 @@ def render_tile(store: Store, cache: TileCache, version: str, collection: str, t
                                      default_options={"y_coord_down": True, "extents": EXTENT})
 
 
-@router.get("/tiles/{collection}/{z}/{x}/{y}.mvt", summary="A vector tile (MVT) of defects or segment condition",
+# -- TileJSON and a MapLibre style ----------------------------------------------------------------------
+
+# What each layer holds (TileJSON vector_layers fields) and the zoom its tiles stop at (clients overzoom)
+_TYPES = {"id": "Number", "severity": "Number", "priority": "Number", "road_chainage_m": "Number",
+          "chainage_m": "Number", "condition": "Number", "bin_start_m": "Number", "bin_end_m": "Number"}
+LAYER_FIELDS = {
+    "defects": {p: _TYPES.get(p, "String") for p in DEFECT_PROPERTIES},
+    "segment_condition": {p: _TYPES.get(p, "String") for p in ("segment_id", "level", "road_name", "condition",
+                                                                "label", "bin_start_m", "bin_end_m")},
+    ROADS: {"segment_id": "String", "name": "String", "road_class": "String"},
+}
+LAYER_TITLES = {"defects": "Road defects (colour: priority, size: severity)",
+                "segment_condition": "Road condition 1 (good) to 5 (critical) per segment, per 20 m from zoom 15",
+                ROADS: "The road network the surveys were mapped on, with street names"}
+SOURCE_MAXZOOM = {"defects": 16, "segment_condition": 17, ROADS: 16}
+# Colours (the map page's legend reads them from the style's metadata)
+CONDITION_COLOURS = [[1, "#1a9850", "1 good"], [2, "#91cf60", "2 fair"], [3, "#fee08b", "3 poor"],
+                     [4, "#fc8d59", "4 very poor"], [5, "#d73027", "5 critical"]]
+UNRATED = "#9e9e9e"
+PRIORITY_COLOURS = [[0, "#ffffb2"], [25, "#fecc5c"], [50, "#fd8d3c"], [75, "#f03b20"], [100, "#bd0026"]]
+
+
+def _bounds(store: Store, cache: TileCache, version: str) -> list[float]:
+    """The stored roads' extent (lon/lat), else the whole world."""
+    index = cache.condition(store, version, ROADS)
+    if not len(index.geometries):
+        return [-180.0, -85.0511, 180.0, 85.0511]
+    minx, miny, maxx, maxy = shapely.total_bounds(index.geometries)
+    lon = np.array([minx, maxx]) / HALF * 180.0
+    lat = np.degrees(np.arctan(np.sinh(np.array([miny, maxy]) / EARTH)))
+    return [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]
+
+
+def tilejson(base: str, layer: str, bounds: list[float]) -> dict[str, Any]:
+    """TileJSON 3.0.0 of one layer (https://github.com/mapbox/tilejson-spec)."""
+    maxzoom = SOURCE_MAXZOOM[layer]
+    return {"tilejson": "3.0.0", "name": f"roadscan {layer}", "description": LAYER_TITLES[layer],
+            "version": TILE_FORMAT, "scheme": "xyz", "format": "pbf",
+            "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.mvt"], "minzoom": 0, "maxzoom": maxzoom,
+            "bounds": bounds, "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6),
+                                         min(maxzoom, 14)],
+            "vector_layers": [{"id": layer, "description": LAYER_TITLES[layer], "minzoom": 0, "maxzoom": maxzoom,
+                               "fields": LAYER_FIELDS[layer]}],
+            "attribution": "roadscan"}
+
+
+def style(base: str) -> dict[str, Any]:
+    """A MapLibre style (v8) of the roads basemap with street labels, the condition lines and the defects,
+    the most urgent defect drawn on top. No `glyphs`: MapLibre GL JS 5.11+ draws label text locally
+    (TinySDF) without one, so nothing is downloaded; QGIS uses its own fonts."""
+    condition: list[Any] = ["match", ["coalesce", ["get", "condition"], 0]]
+    for value, colour, _label in CONDITION_COLOURS:
+        condition += [value, colour]
+    condition.append(UNRATED)
+    priority: list[Any] = ["interpolate", ["linear"], ["get", "priority"]]
+    for value, colour in PRIORITY_COLOURS:
+        priority += [value, colour]
+    major = ["match", ["get", "road_class"], ["motorway", "trunk", "primary", "secondary"], True, False]
+    return {
+        "version": 8, "name": "roadscan",
+        "metadata": {"roadscan:condition": CONDITION_COLOURS, "roadscan:unrated": UNRATED,
+                     "roadscan:priority": PRIORITY_COLOURS},
+        "sources": {layer: {"type": "vector", "url": f"{base}/tiles/{layer}.json"} for layer in COLLECTIONS},
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#eef0ea"}},
+            {"id": "roads-casing", "type": "line", "source": ROADS, "source-layer": ROADS,
+             "layout": {"line-cap": "round", "line-join": "round"},
+             "paint": {"line-color": "#b9b9b0",
+                       "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1.5, 15, 9, 19, 26]}},
+            {"id": "roads", "type": "line", "source": ROADS, "source-layer": ROADS,
+             "layout": {"line-cap": "round", "line-join": "round"},
+             "paint": {"line-color": ["case", major, "#fff3c4", "#ffffff"],
+                       "line-width": ["interpolate", ["linear"], ["zoom"], 10, 0.8, 15, 7, 19, 22]}},
+            {"id": "condition", "type": "line", "source": "segment_condition", "source-layer": "segment_condition",
+             "layout": {"line-cap": "round", "line-join": "round"},
+             "paint": {"line-color": condition, "line-opacity": 0.85,
+                       "line-width": ["interpolate", ["linear"], ["zoom"], 10, 2, 15, 5, 19, 10]}},
+            {"id": "roads-label", "type": "symbol", "source": ROADS, "source-layer": ROADS, "minzoom": 13,
+             "filter": ["has", "name"],
+             "layout": {"symbol-placement": "line", "text-field": ["get", "name"], "text-font": ["sans-serif"],
+                        "text-size": ["interpolate", ["linear"], ["zoom"], 13, 11, 18, 15],
+                        "symbol-spacing": 300, "text-max-angle": 30},
+             "paint": {"text-color": "#333333", "text-halo-color": "#ffffff", "text-halo-width": 1.5}},
+            {"id": "defects", "type": "circle", "source": "defects", "source-layer": "defects",
+             # the most urgent on top: a higher sort key is drawn later (above)
+             "layout": {"circle-sort-key": ["get", "priority"]},
+             "paint": {"circle-color": priority, "circle-stroke-color": "#333", "circle-stroke-width": 0.8,
+                       "circle-radius": ["interpolate", ["linear"], ["zoom"],
+                                         10, ["+", 1.5, ["*", 0.6, ["get", "severity"]]],
+                                         16, ["+", 3, ["*", 1.6, ["get", "severity"]]]]}},
+        ],
+    }
+
+
+@router.get("/tiles/style.json", summary="A MapLibre style of the roads basemap, road condition and defects")
+def style_json(request: Request) -> JSONResponse:
+    return JSONResponse(style(base_url(request)), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/tiles/{layer}.json", summary="TileJSON of a tile layer (defects, segment_condition or roads)")
+def tile_json(request: Request,
+              layer: Annotated[str, Path(description="defects, segment_condition or roads",
+                                         json_schema_extra={"enum": list(COLLECTIONS)})]) -> JSONResponse:
+    if layer not in COLLECTIONS:
+        raise not_found(f"no tile layer '{layer}': use {', '.join(COLLECTIONS)}")
+    store: Store = request.app.state.store
+    bounds = _bounds(store, _cache(request), data_version(store))
+    return JSONResponse(tilejson(base_url(request), layer, bounds), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/tiles/{collection}/{z}/{x}/{y}.mvt", summary="A vector tile (MVT) of defects, segment condition or roads",
             response_class=Response,
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the tile (empty when nothing is in it)"},
                        304: {"description": "not modified since the ETag sent in If-None-Match"}})
 def tile(request: Request,
-         collection: Annotated[str, Path(description="defects or segment_condition",
+         collection: Annotated[str, Path(description="defects, segment_condition or roads",
                                          json_schema_extra={"enum": list(COLLECTIONS)})],
          z: str, x: str, y: str) -> Response:
     """Web Mercator (WebMercatorQuad) tile z/x/y of `defects` (points: id, code, name, severity, priority,
     status, first_seen, last_seen) or `segment_condition` (lines: segment_id, level, road_name, condition,
-    label; whole segments below zoom 15, condition bins from zoom 15)."""
+    label; whole segments below zoom 15, condition bins from zoom 15) or `roads` (lines: segment_id, name,
+    road_class: the road basemap)."""
     if collection not in COLLECTIONS:
         raise not_found(f"no tiles for collection '{collection}': use {' or '.join(COLLECTIONS)}")
     address = parse_address(z, x, y)

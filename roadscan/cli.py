@@ -292,7 +292,8 @@ def serve(db: DbOption = None,
           port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
           private_reads: Annotated[bool, typer.Option("--private-reads", help="Every request needs an API key (viewer or higher); by default reads are public and only writes need one.")] = False,
           districts: Annotated[Optional[Path], typer.Option(help="Polygon file with a 'name' column: districts work lists accept as district=NAME.")] = None,
-          base_url: Annotated[Optional[str], typer.Option("--base-url", "--public-url", envvar="ROADSCAN_BASE_URL", help="The public address clients reach the server at (e.g. https://roads.example.org): links (photos, map views, work-list GPX) use it, never the request's Host header, and its host name is trusted besides localhost.")] = None) -> None:
+          base_url: Annotated[Optional[str], typer.Option("--base-url", "--public-url", envvar="ROADSCAN_BASE_URL", help="The public address clients reach the server at (e.g. https://roads.example.org): links (photos, map views, work-list GPX) use it, never the request's Host header, and its host name is trusted besides localhost.")] = None,
+          basemap: Annotated[Optional[Path], typer.Option("--basemap", help="A PMTiles file (vector or raster tiles) the map page draws under the roads, served by this server: a basemap with no tile server elsewhere.")] = None) -> None:
     """Serve the store as OGC API Features (QGIS, ArcGIS Pro, GDAL, a browser) until Ctrl-C."""
     import uvicorn
 
@@ -302,7 +303,7 @@ def serve(db: DbOption = None,
     with _existing_store(db):  # "no store here", naming the file and what writes one, before anything starts
         pass
     api = create_app(db if db is not None else default_db_path(), public_reads=not private_reads, districts=districts,
-                     photo_masker=_photo_masker(), base_url=base_url)
+                     photo_masker=_photo_masker(), base_url=base_url, basemap=basemap)
     url = api.state.settings.base_url or _browser_url(host, port)
     console.print(f"serving {api.state.store.location} at {url}/ until Ctrl-C\n"
                   f"  map page:  {url}/map\n"
