@@ -3,8 +3,8 @@
 Links in responses (self, next, items, photo hrefs) need the server's public address. Taken from
 the request's Host header, a client could make the server hand out links to any host it names
 (issue 15); a web page could also reach a server on 127.0.0.1 through a name it rebinds. So:
-`base_url` (`roadscan serve --base-url`, ROADSCAN_BASE_URL), when set, is the only address links
-use; and requests whose Host is not a trusted name are refused (400). The trusted names are the
+`base_url` (`roadscan serve --base-url` or its other name `--public-url`, ROADSCAN_BASE_URL), when set,
+is the only address links use (photos, map views, work-list GPX, exports' image_url and map_url); and requests whose Host is not a trusted name are refused (400). The trusted names are the
 base URL's host and the loopback names, plus any in ROADSCAN_TRUSTED_HOSTS (comma-separated;
 `*.example.org` for subdomains, `*` for any).
 """
