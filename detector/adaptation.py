@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from roadscan.core.classes import CLASS_CODES
 from roadscan.core.errors import DatasetError
 from roadscan.detector.dataset import IMAGE_SUFFIXES, BuildResult, build_dataset
 from roadscan.detector.training import DEFAULT_PROJECT, TrainResult, train
@@ -26,6 +27,7 @@ from roadscan.detector.training import DEFAULT_PROJECT, TrainResult, train
 FREEZE_LAYERS = 10
 EPOCHS = 10
 LR0 = 5e-4
+REPLAY_FRAMES = 200  # images of the general training set mixed in with --replay
 
 
 @dataclass
@@ -43,7 +45,8 @@ def is_frames_folder(path: Path | str) -> bool:
 
 def frames_sources(folder: Path, classes: Mapping[str, str | None], *, val_groups: list[str] | None = None,
                    group_pattern: str | None = None, val_fraction: float = 0.2,
-                   frames: int | None = None) -> dict:
+                   frames: int | None = None, replay: Path | str | None = None,
+                   replay_frames: int = REPLAY_FRAMES) -> dict:
     """The dataset definition (as `datasets/sources.yaml` holds) of one user folder."""
     folder = Path(folder).resolve()
     for sub in ("images", "labels"):
@@ -63,7 +66,28 @@ def frames_sources(folder: Path, classes: Mapping[str, str | None], *, val_group
               "classes": {int(k): v for k, v in classes.items()}, "split": split}
     if frames is not None:
         source["train_frames"] = frames
-    return {"data_root": str(folder), "sources": {"frames": source}}
+    sources = {"frames": source}
+    if replay is not None:
+        sources["replay"] = replay_source(replay, replay_frames)
+    return {"data_root": str(folder), "sources": sources}
+
+
+def replay_source(build: Path | str, frames: int) -> dict:
+    """`frames` training images of an earlier dataset build, mixed in so the model keeps what it knew.
+
+    Fine-tuning on a network whose labels name only some classes (DNIT: one crack class and
+    potholes) teaches the model that the other classes are background; replaying a share of the
+    general training set is the usual remedy against that forgetting.
+    """
+    build = Path(build).resolve()
+    if build.is_file():  # its data.yaml
+        build = build.parent
+    images, labels = build / "images" / "train", build / "labels" / "train"
+    if not images.is_dir() or not labels.is_dir():
+        raise DatasetError("not a dataset build with training images (images/train, labels/train)", path=build,
+                           hint="give the folder `roadscan dataset build` wrote, e.g. build/dataset")
+    return {"format": "yolo", "classes": dict(enumerate(CLASS_CODES)), "train_frames": frames,
+            "train": {"images": str(images), "labels": str(labels)}}
 
 
 def build_frames_dataset(folder: Path | str, out_dir: Path | str, classes: Mapping[str, str | None],
@@ -79,13 +103,15 @@ def build_frames_dataset(folder: Path | str, out_dir: Path | str, classes: Mappi
 
 def adapt(folder: Path | str, name: str, *, model: Path | str, classes: Mapping[str, str | None],
           val_groups: list[str] | None = None, group_pattern: str | None = None, val_fraction: float = 0.2,
-          frames: int | None = None, epochs: int = EPOCHS, imgsz: int = 416, batch: int = 16,
+          frames: int | None = None, replay: Path | str | None = None, replay_frames: int = REPLAY_FRAMES,
+          epochs: int = EPOCHS, imgsz: int = 416, batch: int = 16,
           freeze: int = FREEZE_LAYERS, lr0: float = LR0, project: Path | str = DEFAULT_PROJECT,
           device: str = "cpu", export: bool = True, **overrides) -> AdaptResult:
     """Fine-tune `model` on a folder of labelled frames; return the build, the run and the ONNX file."""
     run_dir = Path(project) / name
     dataset = build_frames_dataset(folder, run_dir.parent / f"{name}-dataset", classes, val_groups=val_groups,
-                                   group_pattern=group_pattern, val_fraction=val_fraction, frames=frames)
+                                   group_pattern=group_pattern, val_fraction=val_fraction, frames=frames,
+                                   replay=replay, replay_frames=replay_frames)
     # One validation at the end: per-epoch validation would cost as much as the training itself.
     args = dict(freeze=freeze, optimizer="AdamW", lr0=lr0, warmup_epochs=0, close_mosaic=min(2, epochs), val=False)
     run = train(dataset.data_yaml, model=model, epochs=epochs, imgsz=imgsz, batch=batch, name=name,

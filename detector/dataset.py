@@ -214,10 +214,10 @@ def _source_frames(name: str, src: dict, root: Path, where: Path) -> tuple[pd.Da
     fmt, classes = src.get("format"), src.get("classes") or {}
     if "split" in src:
         parts = [(None, src)]
-    elif "train" in src and "val" in src:
-        parts = [("train", src["train"]), ("val", src["val"])]
+    elif "train" in src:  # its own split; a source without `val:` only adds training images
+        parts = [("train", src["train"])] + ([("val", src["val"])] if "val" in src else [])
     else:
-        raise DatasetError(f"source {name!r} needs images/labels with a `split:` or `train:` and `val:`",
+        raise DatasetError(f"source {name!r} needs images/labels with a `split:`, or `train:` (and `val:`)",
                            path=where)
     if "root" in src:  # a source kept outside data_root, e.g. generated frames in build/
         root = (where.parent / src["root"]).resolve()

@@ -91,6 +91,8 @@ def train_cmd(
     group_pattern: Annotated[Optional[str], typer.Option("--group-pattern", help="Folder of frames: regex whose first group is a frame's road in its file name.")] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Folder of frames without --val-groups: the last share of frames (name order) held out.")] = 0.2,
     frames: Annotated[Optional[int], typer.Option("--frames", help="Folder of frames: train on only N of its training frames.")] = None,
+    replay: Annotated[Optional[Path], typer.Option("--replay", help="Folder of frames: a dataset build (e.g. build/dataset) whose training images are mixed in, so the model keeps the classes your labels do not name.")] = None,
+    replay_frames: Annotated[int, typer.Option("--replay-frames", help="How many images --replay mixes in.")] = 200,
 ) -> None:
     """Train (or resume) the detector, offline, or adapt it to a folder of your own labelled frames."""
     from roadscan.detector.adaptation import is_frames_folder
@@ -99,7 +101,7 @@ def train_cmd(
     if is_frames_folder(data) and not resume:
         result = _adapt(data, name, _training_start(model, arch, weights, default=None), classes=classes,
                         val_groups=val_groups, group_pattern=group_pattern, val_fraction=val_fraction, frames=frames,
-                        epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=project,
+                        replay=replay, replay_frames=replay_frames, epochs=epochs, imgsz=imgsz, batch=batch, device=device, project=project,
                         threads=threads or None, callbacks=progress)
     else:
         from roadscan.detector.training import train

@@ -47,6 +47,25 @@ def test_roads_held_out_whole_and_frames_limited(tmp_path):
     assert len(_split(fewer)["train"]) == 4 and set(_split(fewer)["train"]) <= set(split["train"])
 
 
+def test_replay_mixes_in_training_images_of_an_earlier_build(tmp_path):
+    from _tiny_dataset import make_sources
+
+    from roadscan.detector.dataset import build_dataset
+
+    general = build_dataset(make_sources(tmp_path / "general"), tmp_path / "general-build")
+    folder = _frames_folder(tmp_path / "mine", {"RA": 3, "RB": 2})
+    result = build_frames_dataset(folder, tmp_path / "build", {"0": "D20", "1": "D40"}, val_groups=["RB"],
+                                  group_pattern=r"^(R\w)_", replay=general.out_dir, replay_frames=4)
+    split = _split(result)
+    assert sum(s.startswith("replay_") for s in split["train"]) == 4
+    assert sum(s.startswith("frames_") for s in split["train"]) == 3
+    assert set(split) == {"train", "val_frames"}  # the replay adds no validation set
+    replayed = next(s for s in split["train"] if s.startswith("replay_seq"))  # D00 boxes keep class 0
+    assert (result.out_dir / "labels" / "train" / f"{replayed}.txt").read_text().startswith("0 ")
+    with pytest.raises(DatasetError, match="dataset build"):
+        build_frames_dataset(folder, tmp_path / "b2", {"1": "D40"}, replay=tmp_path / "mine")
+
+
 def test_without_roads_the_tail_of_the_frames_is_held_out(tmp_path):
     folder = _frames_folder(tmp_path / "mine", {"x": 10})
     split = _split(build_frames_dataset(folder, tmp_path / "build", {"1": "D40", "0": None}, val_fraction=0.2))
