@@ -19,14 +19,25 @@ from roadscan.api.store.database import open_store
 from roadscan.api.worklists import COLUMNS
 
 from _api_copy import copy_live_store
-from _live_api import serve_in_thread
+from _live_api import postgres_copy, serve_in_thread
+from _postgres import both_backends
 
 SOUTH_END = "24.9495566,60.1668215"  # the southern end of the sample drive's street
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    return copy_live_store(tmp_path_factory.mktemp("worklists"))
+def db(tmp_path_factory, backend):
+    """A copy of the live store: the SQLite file, or (backend postgresql) the URL of its copy in PostGIS."""
+    folder = tmp_path_factory.mktemp("worklists")
+    copy = copy_live_store(folder)
+    if backend == "postgresql":
+        url, images = postgres_copy(copy, folder / "pg-images")
+        PG_IMAGES[url] = images
+        return url
+    return copy
+
+
+PG_IMAGES: dict[str, object] = {}  # a PostGIS store's image folder (a SQLite store's sits beside its file)
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +47,23 @@ def stored(db):
 
 
 @pytest.fixture(scope="module")
-def districts(db, stored):
+def districts(db, stored, tmp_path_factory):
     """Two districts split at the middle of the street."""
     mid = float(stored["lat"].median())
     north = shapely.box(24.9, mid, 25.0, 60.2)
     south = shapely.box(24.9, 60.1, 25.0, mid)
-    path = db.parent / "districts.geojson"
+    path = tmp_path_factory.mktemp("districts") / "districts.geojson"
     gpd.GeoDataFrame({"name": ["Nord", "Syd"]}, geometry=[north, south], crs=4326).to_crs(25832).to_file(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def client(db, districts):
-    with serve_in_thread(create_app(db, districts=districts)) as url, httpx.Client(base_url=url, timeout=30) as c:
+    store = open_store(db, create=False)
+    store.images_dir = PG_IMAGES.get(db, store.images_dir)
+    with serve_in_thread(create_app(store, districts=districts)) as url, httpx.Client(base_url=url, timeout=30) as c:
         yield c
+    store.close()
 
 
 def work(client, **params):
@@ -58,6 +72,7 @@ def work(client, **params):
     return r
 
 
+@both_backends
 def test_priority_order_lists_the_most_urgent_first_with_everything_a_crew_needs(client, stored):
     body = work(client).json()
     items = body["items"]
@@ -76,6 +91,7 @@ def test_priority_order_lists_the_most_urgent_first_with_everything_a_crew_needs
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
 
 
+@both_backends
 def test_filters(client, stored):
     top = work(client, limit=3).json()["items"]
     assert [it["id"] for it in top] == list(stored.sort_values("priority", ascending=False, kind="stable").index[:3])
@@ -101,6 +117,7 @@ def test_bad_parameters_are_400_and_say_why(client, params, says):
     assert says in r.json()["description"]
 
 
+@both_backends
 def test_route_order_drives_the_street_from_the_start(client, stored):
     body = work(client, order="route", start=SOUTH_END).json()
     items = body["items"]
@@ -116,6 +133,7 @@ def test_route_order_drives_the_street_from_the_start(client, stored):
     assert [it["id"] for it in north] == [it["id"] for it in reversed(items)]
 
 
+@both_backends
 def test_route_order_without_start_begins_at_the_most_urgent(client, stored):
     items = work(client, order="route", limit=4).json()["items"]
     top4 = set(stored.sort_values("priority", ascending=False, kind="stable").index[:4])
@@ -123,6 +141,7 @@ def test_route_order_without_start_begins_at_the_most_urgent(client, stored):
     assert items[0]["id"] == stored["priority"].idxmax() and items[0]["route_m"] == 0
 
 
+@both_backends
 def test_csv_has_the_same_columns(client):
     listed = work(client, order="route", start=SOUTH_END).json()["items"]
     r = work(client, order="route", start=SOUTH_END, f="csv")
@@ -133,6 +152,7 @@ def test_csv_has_the_same_columns(client):
     assert json.loads(table["priority_breakdown"][0]) == listed[0]["priority_breakdown"]
 
 
+@both_backends
 def test_gpx_waypoints_in_route_order_parse_with_gpxpy(client):
     listed = work(client, order="route", start=SOUTH_END).json()["items"]
     r = work(client, order="route", start=SOUTH_END, f="gpx")
