@@ -27,11 +27,12 @@ from roadscan.api.routing import plan_route
 from roadscan.api.store.filters import DefectFilter, select_top
 from roadscan.api.store.segments import road_network
 from roadscan.core.errors import ConfigError
+from roadscan.core.evidence import Evidence
 
 DEFAULT_STATUSES = OPEN_STATUSES  # what is still to do
 MAX_ITEMS = 500
 COLUMNS = ["order", "id", "code", "class", "road", "chainage_m", "side", "severity", "priority",
-           "priority_breakdown", "status", "lat", "lon", "route_m", "leg_m", "by_road", "image", "map",
+           "priority_breakdown", "status", "evidence", "lat", "lon", "route_m", "leg_m", "by_road", "image", "map",
            "source_id", "municipality_code", "road_code", "road_chainage_m", "external_ref"]
 
 router = APIRouter(tags=["Maintenance"], responses={**AUTH_ERRORS,
@@ -61,7 +62,8 @@ def _start(text: str) -> tuple[float, float]:
 
 
 def select_work(request: Request, *, bbox: str | None, district: str | None, min_priority: float | None,
-                classes: str | None, status: str | None, limit: int) -> pd.DataFrame:
+                classes: str | None, status: str | None, limit: int, unconfirmed: bool = False) -> pd.DataFrame:
+    """The work list's defects; unconfirmed ones (a single weak sighting, core.evidence) only when asked."""
     settings = request.app.state.settings
     area = None
     if district is not None:
@@ -71,6 +73,7 @@ def select_work(request: Request, *, bbox: str | None, district: str | None, min
             raise bad_request(f"unknown district '{district}'; known: {known}")
         area = districts[district]
     flt = DefectFilter.parse(classes=classes, statuses=status or DEFAULT_STATUSES, bbox=bbox, area=area)
+    flt.evidence = () if unconfirmed else (str(Evidence.CONFIRMED),)
     return select_top(request.app.state.store, flt, limit=limit, min_priority=min_priority)
 
 
@@ -91,6 +94,7 @@ def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
             "order": n, "id": int(r["id"]), "code": r["code"], "class": r["name"], "road": _cell(r.get("road_name")),
             "chainage_m": _cell(r.get("chainage_m")), "side": _cell(r.get("side")), "severity": int(r["severity"]),
             "priority": float(r["priority"]), "priority_breakdown": breakdown, "status": r["status"],
+            "evidence": r.get("evidence"),
             "lat": float(r["lat"]), "lon": float(r["lon"]),
             "route_m": _cell(r.get("route_m")), "leg_m": _cell(r.get("leg_m")),
             "by_road": None if r.get("by_road") is None or pd.isna(r.get("by_road")) else bool(r["by_road"]),
@@ -118,6 +122,7 @@ def _gpx(items: list[dict[str, Any]], title: str) -> str:
         where = ", ".join(p for p in (road, f"{chainage:.0f} m" if chainage is not None else None,
                                       f"{it['side']} side" if it["side"] else None) if p)
         desc = (f"defect {it['id']}: {where}; severity {it['severity']}, priority {it['priority']:.0f}, {it['status']}"
+                + ("; unconfirmed (one weak sighting)" if it.get("evidence") == "unconfirmed" else "")
                 + (f"; ref {it['external_ref']}" if it["external_ref"] else "")
                 + (f"; photo {it['image']}" if it["image"] else "") + f"; map {it['map']}")
         # GPX 1.1 <link>: the evidence photo where there is one, else the defect on the map page; both under
@@ -150,12 +155,14 @@ def worklist(request: Request,
              start: Annotated[str | None, Query(description="lon,lat where the crew starts (order=route; "
                                                             "default: the most urgent defect)")] = None,
              f: Annotated[Literal["json", "csv", "gpx"], Query(description="json, csv or gpx")] = "json",
+             unconfirmed: Annotated[bool, Query(description="also list unconfirmed defects (a single weak "
+                                                            "sighting; left out by default)")] = False,
              _principal: Principal = Reader) -> Response:
     if bbox and district:
         raise bad_request("give bbox or district, not both")
     origin = _start(start) if start else None
     table = select_work(request, bbox=bbox, district=district, min_priority=min_priority, classes=class_,
-                        status=status, limit=limit)
+                        status=status, limit=limit, unconfirmed=unconfirmed)
     total = None
     if order == "route" and len(table):
         segments = road_network(request.app.state.store)

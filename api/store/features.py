@@ -39,6 +39,7 @@ from roadscan.api.store.cql2_sql import (
 from roadscan.api.store.database import Store
 from roadscan.api.store.filters import DefectFilter, defect_clauses
 from roadscan.core.classes import CLASS_CODES
+from roadscan.core.evidence import EVIDENCE_LEVELS
 from roadscan.core.statuses import DEFECT_STATUSES
 
 
@@ -197,6 +198,10 @@ DEFECT_QUERYABLES = _queryables(_d, {
 },
     code=Queryable("code", _d.c.code, STRING, "RDD2022 class code", enum=CLASS_CODES),
     status=Queryable("status", _d.c.status, STRING, "maintenance status", enum=DEFECT_STATUSES),
+    evidence=Queryable("evidence", _d.c.evidence, STRING, "confirmed, or unconfirmed: a single weak sighting "
+                       "(severity capped at 3, left off work lists)", enum=EVIDENCE_LEVELS),
+    other_classes=Queryable("other_classes", _d.c.other_classes, STRING,
+                            "other classes seen at the same spot (comma-separated codes)"),
     on_network=Queryable("on_network", _d.c.on_network, BOOLEAN, "whether it lies on the road network"),
     defect_id=Queryable("defect_id", _d.c.id, INTEGER, "the defect's id (the feature id, as an attribute)"),
     geometry=Queryable("geometry", None, GEOMETRY, "position (point)"),

@@ -21,6 +21,7 @@ from roadscan.api.store.database import Store
 from roadscan.api.store.matching import contains_casei
 from roadscan.core.classes import CLASS_CODES, CLASSES, code_for
 from roadscan.core.errors import ConfigError
+from roadscan.core.evidence import EVIDENCE_LEVELS
 from roadscan.core.statuses import DEFECT_STATUSES, canonical_status
 
 Box = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
@@ -69,6 +70,7 @@ class DefectFilter:
     bbox: Box | None = None
     area: shapely.Geometry | None = None  # polygon in EPSG:4326
     statuses: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # confirmed / unconfirmed (core.evidence); work lists ask for confirmed
 
     def __post_init__(self) -> None:
         unknown = sorted({v for v in self.codes if code_for(v) not in CLASS_CODES})
@@ -80,6 +82,9 @@ class DefectFilter:
         bad = sorted(set(self.statuses) - set(DEFECT_STATUSES))
         if bad:
             raise ConfigError(f"unknown status {bad}", hint=f"use {', '.join(DEFECT_STATUSES)}")
+        if set(self.evidence) - set(EVIDENCE_LEVELS):
+            raise ConfigError(f"unknown evidence {sorted(set(self.evidence) - set(EVIDENCE_LEVELS))}",
+                              hint=f"use {', '.join(EVIDENCE_LEVELS)}")
         if self.min_severity is not None and not 1 <= self.min_severity <= 5:
             raise ConfigError(f"min_severity '{self.min_severity}' must be a whole number from 1 to 5")
         if self.bbox is not None:
@@ -105,6 +110,8 @@ def defect_clauses(flt: DefectFilter, dialect: str) -> list[ColumnElement]:
         out.append(d.c.code.in_(flt.codes))
     if flt.statuses:
         out.append(d.c.status.in_(flt.statuses))
+    if flt.evidence:
+        out.append(d.c.evidence.in_(flt.evidence))
     if flt.min_severity is not None:
         out.append(d.c.severity >= flt.min_severity)
     if flt.road:
