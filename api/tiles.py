@@ -350,6 +350,11 @@ LAYER_TITLES = {"defects": "Road defects (colour: priority, size: severity)",
                 "segment_condition": "Road condition 1 (good) to 5 (critical) per segment, per 20 m from zoom 15",
                 ROADS: "The road network the surveys were mapped on, with street names"}
 SOURCE_MAXZOOM = {"defects": 16, "segment_condition": 17, ROADS: 16}
+GEOMETRY_TYPES = {"defects": "Point", "segment_condition": "LineString", ROADS: "LineString"}
+# All three layers in one tile (MVT tiles are protobuf messages whose layers concatenate): one QGIS
+# vector tile layer with /tiles/style.json draws the whole map
+ALL = "all"
+TILE_SETS = (*COLLECTIONS, ALL)
 # Colours (the map page's legend reads them from the style's metadata)
 CONDITION_COLOURS = [[1, "#1a9850", "1 good"], [2, "#91cf60", "2 fair"], [3, "#fee08b", "3 poor"],
                      [4, "#fc8d59", "4 very poor"], [5, "#d73027", "5 critical"]]
@@ -369,7 +374,14 @@ def _bounds(store: Store, cache: TileCache, version: str) -> list[float]:
 
 
 def tilejson(base: str, layer: str, bounds: list[float]) -> dict[str, Any]:
-    """TileJSON 3.0.0 of one layer (https://github.com/mapbox/tilejson-spec)."""
+    """TileJSON 3.0.0 of one layer, or of all three (https://github.com/mapbox/tilejson-spec)."""
+    if layer == ALL:
+        parts = [tilejson(base, one, bounds) for one in COLLECTIONS]
+        out = {**parts[0], "name": "roadscan", "description": "Roads, road condition and defects",
+               "tiles": [f"{base}/tiles/{ALL}/{{z}}/{{x}}/{{y}}.mvt"], "maxzoom": max(SOURCE_MAXZOOM.values())}
+        out["vector_layers"] = [v for p in parts for v in p["vector_layers"]]
+        out["tilestats"] = {"layerCount": len(parts), "layers": [t for p in parts for t in p["tilestats"]["layers"]]}
+        return out
     maxzoom = SOURCE_MAXZOOM[layer]
     return {"tilejson": "3.0.0", "name": f"roadscan {layer}", "description": LAYER_TITLES[layer],
             "version": TILE_FORMAT, "scheme": "xyz", "format": "pbf",
@@ -378,6 +390,8 @@ def tilejson(base: str, layer: str, bounds: list[float]) -> dict[str, Any]:
                                          min(maxzoom, 14)],
             "vector_layers": [{"id": layer, "description": LAYER_TITLES[layer], "minzoom": 0, "maxzoom": maxzoom,
                                "fields": LAYER_FIELDS[layer]}],
+            # tippecanoe's tilestats: GDAL's MVT driver takes each layer's geometry type from it
+            "tilestats": {"layerCount": 1, "layers": [{"layer": layer, "geometry": GEOMETRY_TYPES[layer]}]},
             "attribution": "roadscan"}
 
 
@@ -434,12 +448,12 @@ def style_json(request: Request) -> JSONResponse:
     return JSONResponse(style(base_url(request)), headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/tiles/{layer}.json", summary="TileJSON of a tile layer (defects, segment_condition or roads)")
+@router.get("/tiles/{layer}.json", summary="TileJSON of a tile layer (defects, segment_condition, roads or all)")
 def tile_json(request: Request,
-              layer: Annotated[str, Path(description="defects, segment_condition or roads",
-                                         json_schema_extra={"enum": list(COLLECTIONS)})]) -> JSONResponse:
-    if layer not in COLLECTIONS:
-        raise not_found(f"no tile layer '{layer}': use {', '.join(COLLECTIONS)}")
+              layer: Annotated[str, Path(description="defects, segment_condition, roads or all (the three in one)",
+                                         json_schema_extra={"enum": list(TILE_SETS)})]) -> JSONResponse:
+    if layer not in TILE_SETS:
+        raise not_found(f"no tile layer '{layer}': use {', '.join(TILE_SETS)}")
     store: Store = request.app.state.store
     bounds = _bounds(store, _cache(request), data_version(store))
     return JSONResponse(tilejson(base_url(request), layer, bounds), headers={"Cache-Control": "no-cache"})
@@ -450,15 +464,15 @@ def tile_json(request: Request,
             responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the tile (empty when nothing is in it)"},
                        304: {"description": "not modified since the ETag sent in If-None-Match"}})
 def tile(request: Request,
-         collection: Annotated[str, Path(description="defects, segment_condition or roads",
-                                         json_schema_extra={"enum": list(COLLECTIONS)})],
+         collection: Annotated[str, Path(description="defects, segment_condition, roads or all (the three in one)",
+                                         json_schema_extra={"enum": list(TILE_SETS)})],
          z: str, x: str, y: str) -> Response:
     """Web Mercator (WebMercatorQuad) tile z/x/y of `defects` (points: id, code, name, severity, priority,
     status, first_seen, last_seen) or `segment_condition` (lines: segment_id, level, road_name, condition,
     label; whole segments below zoom 15, condition bins from zoom 15) or `roads` (lines: segment_id, name,
-    road_class: the road basemap)."""
-    if collection not in COLLECTIONS:
-        raise not_found(f"no tiles for collection '{collection}': use {' or '.join(COLLECTIONS)}")
+    road_class: the road basemap), or `all` three layers in one tile."""
+    if collection not in TILE_SETS:
+        raise not_found(f"no tiles for collection '{collection}': use {', '.join(TILE_SETS)}")
     address = parse_address(z, x, y)
     store: Store = request.app.state.store
     cache = _cache(request)
@@ -472,7 +486,8 @@ def tile(request: Request,
     key = (collection, address.z, address.x, address.y)
     data = cache.get(version, key)
     if data is None:
-        data = render_tile(store, cache, version, collection, address)
+        data = b"".join(render_tile(store, cache, version, c, address)
+                        for c in (COLLECTIONS if collection == ALL else (collection,)))
         cache.put(version, key, data)
     return Response(content=data, media_type=MEDIA_TYPE, headers=headers)
 
