@@ -184,7 +184,10 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     path.unlink(missing_ok=True)
     geometry_columns = {}
     for i, (name, layer) in enumerate(layers.items()):
-        pyogrio.write_dataframe(_for_file(layer, times_as_text=False), path, layer=name, driver="GPKG",
+        out = _for_file(layer, times_as_text=False)
+        if "defect_id" in out:  # the GeoPackage's own feature id is the defect id too (GDAL takes a `fid` column)
+            out.insert(0, "fid", out["defect_id"])
+        pyogrio.write_dataframe(out, path, layer=name, driver="GPKG",
                                 dataset_options={"VERSION": GPKG_VERSION} if i == 0 else None)
         geometry_columns[name] = pyogrio.read_info(path, layer=name)["geometry_name"] or "geom"
     pyogrio.write_dataframe(layer_styles(geometry_columns), path, layer="layer_styles", driver="GPKG",

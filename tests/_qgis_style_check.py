@@ -16,8 +16,10 @@ for name in sys.argv[2:]:
     renderer = layer.renderer()
     context = QgsRenderContext()
     renderer.startRender(context, layer.fields())
-    colours = {}
+    colours, ids_match = {}, True
     for feature in layer.getFeatures():
+        if name == "defects":
+            ids_match &= feature.id() == feature["defect_id"]
         symbol = renderer.symbolForFeature(feature, context)
         key = feature["defect_id"] if name == "defects" else feature.id()
         colours[str(key)] = {"colour": symbol.color().name() if symbol else None,
@@ -26,6 +28,7 @@ for name in sys.argv[2:]:
     out[name] = {"valid": layer.isValid(), "crs": layer.crs().authid(), "renderer": renderer.type(),
                  "attribute": renderer.classAttribute() if hasattr(renderer, "classAttribute") else None,
                  "order_by": renderer.orderByEnabled(), "order": renderer.orderBy().dump(),
-                 "fields": {f.name(): f.typeName() for f in layer.fields()}, "colours": colours}
+                 "fields": {f.name(): f.typeName() for f in layer.fields()}, "colours": colours,
+                 "feature_ids_are_defect_ids": ids_match}
 print(json.dumps(out, default=str), flush=True)
 os._exit(0)  # QgsApplication's teardown with layers still referenced can crash; nothing is left to save

@@ -76,7 +76,8 @@ def test_geopackage_in_25832_with_dates_links_ids_and_road_reference(gpkg):
     types = dict(zip(info["fields"], info["ogr_types"]))
     assert {types[c] for c in ("first_seen", "last_seen", "updated_at")} == {"OFTDateTime"}
     assert types["defect_id"] in ("OFTInteger", "OFTInteger64")
-    layer = pyogrio.read_dataframe(gpkg, layer="defects")
+    layer = pyogrio.read_dataframe(gpkg, layer="defects", fid_as_index=True)
+    assert list(layer.index) == list(layer["defect_id"])  # the file's feature ids are the defect ids
     assert layer.crs.to_epsg() == 25832 and len(layer) == len(ROAD_CHAINAGES)
     assert set(layer["source_id"]) == {LOKAL_ID}
     assert (layer["map_url"] == PUBLIC + "/map?defect=" + layer["defect_id"].astype(str) + "#19/"

@@ -51,7 +51,7 @@ def test_qgis_opens_the_export_in_25832_with_date_fields_and_the_id(qgis_view):
     defects = qgis_view["defects"]
     assert defects["valid"] and defects["crs"] == "EPSG:25832" and len(defects["colours"]) == len(ROAD_CHAINAGES)
     assert {defects["fields"][c] for c in ("first_seen", "last_seen", "updated_at")} == {"DateTime"}
-    assert defects["fields"]["defect_id"].startswith("Integer")
+    assert defects["fields"]["defect_id"].startswith("Integer") and defects["feature_ids_are_defect_ids"]
     assert qgis_view["segment_condition"]["fields"]["updated_at"] == "DateTime"
 
 
