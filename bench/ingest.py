@@ -95,7 +95,7 @@ def fill_store(path: Path, n_defects: int, *, seed: int = 0, passes: int | None 
     for i in range(n_streets):
         wkt = f"LINESTRING ({lon[i]:.6f} {lat[i]:.6f}, {lon[i] + 0.004:.6f} {lat[i] + 0.001:.6f})"
         rows.append((f"seg{i}", "segment", None, None, length, 3, 4.0, 2, "fair", wkt, now))
-        rows += [(f"seg{i}", "bin", b, b + 20.0, 20.0, 0, 0.0, 1, "good", wkt, now) for b in range(0, 300, 20)]
+        rows += [(f"seg{i}", "bin", b, b + 20.0, 20.0, 0, 0.0, 1, "good", wkt, now) for b in range(0, 300, 60)]
     con.executemany("INSERT INTO segment_condition (segment_id, level, bin_start_m, bin_end_m, covered_m, n_defects, "
                     "index_per_100m, condition, condition_label, geometry_wkt, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
