@@ -204,7 +204,8 @@ def print_defects(layer, limit: int, title: str) -> None:
         chain = f"{r.chainage_m:.0f} m" if r.chainage_m == r.chainage_m and r.chainage_m is not None else "-"
         road = _text(r.road_name, "(unnamed road)") if r.on_network else "(off network)"
         table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, road, chain, _text(r.side, "-"), size,
-                      f"{r.n_obs}× / {r.n_surveys} surveys", r.status, f"{r.lat:.6f}, {r.lon:.6f}")
+                      f"{r.n_obs}× / {r.n_surveys} surveys" + (" unconfirmed" if getattr(r, "evidence", None)
+                                                                 == "unconfirmed" else ""), r.status, f"{r.lat:.6f}, {r.lon:.6f}")
     print_table(table)
     if len(layer) > limit:
         console.print(f"... and {len(layer) - limit} more (--limit).")
