@@ -16,7 +16,7 @@ The machine may be busy with other work: compare the ratios, which share it, not
 
     .venv/bin/python bench/ingest.py                              # 0, 100k, 1M defects
     .venv/bin/python bench/ingest.py --sizes 0,100000 --repeats 5 --no-whole
-    .venv/bin/python bench/ingest.py --db postgresql://u@host/db  # the same stores copied into PostgreSQL
+    .venv/bin/python bench/ingest.py --postgres --sizes 0,100000  # the same stores in PostgreSQL/PostGIS
 """
 
 from __future__ import annotations
@@ -112,18 +112,58 @@ def cached_store(n: int, rebuild: bool = False) -> Path:
     return path
 
 
-def fresh_copy(base: Path, work: Path, db_url: str | None):
-    """A writable copy of a cached store: a SQLite file, or (with a URL) the same rows copied into that database."""
-    for p in work.parent.glob(work.name + "*"):
-        p.unlink()
-    shutil.rmtree(work.with_name(work.stem + "-images"), ignore_errors=True)
-    shutil.copyfile(base, work)
-    if db_url is None:
-        return work
-    from roadscan.api.store.copy import copy_store  # PostgreSQL: `roadscan db copy` (issue 13)
+class SQLiteCopies:
+    """Each run's store: a fresh copy of the cached file."""
 
-    copy_store(work, db_url, replace=True)
-    return db_url
+    where = "SQLite"
+
+    def __init__(self, bases: dict[int, Path], work: Path):
+        self.bases, self.work = bases, work
+
+    def fresh(self, n: int) -> Path:
+        for p in self.work.parent.glob(self.work.name + "*"):
+            p.unlink()
+        shutil.rmtree(self.work.with_name(self.work.stem + "-images"), ignore_errors=True)
+        shutil.copyfile(self.bases[n], self.work)
+        return self.work
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresCopies:
+    """Each run's store: a database made from a template that holds the cached store's rows, copied in once
+    (`roadscan db copy`) and analysed. The cluster is a throwaway one (tests/_postgres.py: Debian's
+    PostgreSQL 15 + PostGIS, durability off as for the tests)."""
+
+    where = "PostgreSQL"
+
+    def __init__(self, bases: dict[int, Path]):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from _postgres import start_cluster
+
+        from roadscan.api.store.transfer import copy_store
+
+        os.environ.setdefault("ROADSCAN_IMAGES", tempfile.mkdtemp(prefix="roadscan-ingest-images-"))
+        self.cluster = start_cluster()
+        self.runs = 0
+        for n, base in bases.items():
+            t0 = time.perf_counter()
+            url = self.cluster.new_database(f"base{n}")
+            with open_store(base) as src, open_store(url) as dst:
+                copy_store(src, dst, images=False)
+            self.cluster.sql("VACUUM ANALYZE", database=url.rsplit("/", 1)[1])
+            self.bases = {**getattr(self, "bases", {}), n: url.rsplit("/", 1)[1]}
+            print(f"  copied the store of {n:,} defects into PostgreSQL in {time.perf_counter() - t0:.0f} s")
+
+    def fresh(self, n: int) -> str:
+        self.runs += 1
+        name = f"run{self.runs}"
+        self.cluster.sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.bases[n]}"')
+        return self.cluster.url(name)
+
+    def close(self) -> None:
+        self.cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="writes per store (median)")
     ap.add_argument("--no-whole", action="store_true", help="skip the whole-survey timings (detection included)")
     ap.add_argument("--rebuild", action="store_true", help="build the stores even if cached")
-    ap.add_argument("--db", default=None, metavar="URL", help="a PostgreSQL URL: time the same stores there")
+    ap.add_argument("--postgres", action="store_true",
+                    help="time the same stores in PostgreSQL/PostGIS (a throwaway cluster of Debian's PostgreSQL 15)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)")
@@ -157,13 +198,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  demo survey: {survey.summary.frames_sampled} frames, {len(capture.observations)} detections, "
           f"detected once in {detect_s:.1f} s\n")
 
-    where = "PostgreSQL" if args.db else "SQLite"
+    copies = PostgresCopies(bases) if args.postgres else SQLiteCopies(bases, work)
+    where = copies.where
     print(f"{'store (' + where + ')':>28} {'write ms':>9} {'x empty':>8} {'whole s':>8} {'x empty':>8} {'defects':>8}")
     base_write = base_whole = None
     for n in sizes:
         times = []
         for _ in range(args.repeats):
-            db = fresh_copy(bases[n], work, args.db)
+            db = copies.fresh(n)
             with open_store(db) as store:
                 run = copy.deepcopy(survey)
                 with ImageStaging(store, run.key) as staging:
@@ -173,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         write = statistics.median(times)
         whole = None
         if not args.no_whole:
-            db = fresh_copy(bases[n], work, args.db)
+            db = copies.fresh(n)
             with open_store(db) as store:
                 t0 = time.perf_counter()
                 summary = process_survey(drive.video, drive.gpx, store, opts, detector=detector, network=network)
@@ -183,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         ratio_whole = f"{whole / base_whole:7.2f}x" if whole else ""
         print(f"{n:>20,} defects {write * 1000:9.0f} {write / base_write:7.2f}x "
               f"{(f'{whole:8.1f}' if whole else ''):>8} {ratio_whole:>8} {run.summary.defects.new:>8}")
+    copies.close()
     print("\nwrite: the survey's transaction alone (median); whole: process_survey with detection, once. "
           "x empty: against the empty store in this run.")
 

@@ -73,7 +73,7 @@ def process(
     places: Annotated[Optional[Path], typer.Option(help="Point layer of sensitive places (schools, bus stops) with a 'kind' column.")] = None,
     anonymise: Annotated[str, typer.Option("--anonymise", help="Masking of faces and plates in stored images: both (above the horizon, and detected below it), horizon or detect.")] = "both",
     keep_originals: Annotated[bool, typer.Option(help="Also keep unmasked frames in <store>-images-originals (never served).")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Run the drives on a local Ray cluster with this many detector workers (pip install 'roadscan[scale]').")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Run the drives on a local Ray cluster with this many detector workers (needs Ray: the scale extra of roadscan).")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Run the drives on the Ray cluster at ADDRESS (HOST:6379, or auto on a cluster node).")] = None,
 ) -> None:
     """Process one drive, or a folder or manifest of drives: footage + GPS in, geolocated detections (and, with --roads, defects) into the store."""

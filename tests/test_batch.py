@@ -84,3 +84,26 @@ def test_a_manifest_that_is_not_valid_toml_says_so(tmp_path):
     (tmp_path / "m.toml").write_text("[[drive]\nfootage = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         read_manifest(tmp_path / "m.toml")
+
+
+def test_one_after_another_a_drive_that_fails_is_reported_and_the_next_one_still_runs(tmp_path):
+    from roadscan.api.store.database import open_store
+    from roadscan.batch import FAILED, run_batch
+
+    (tmp_path / "cut.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    (tmp_path / "cut.gpx").write_text("<gpx></gpx>")
+    drives = [Drive(tmp_path / "cut.mp4", tmp_path / "cut.gpx"), Drive(tmp_path / "gone.mp4", tmp_path / "gone.gpx")]
+    with open_store(tmp_path / "s.db") as store:
+        results = run_batch(drives, store, ProcessOptions(camera="sample-drive"))
+    assert [r.status for r in results] == [FAILED, FAILED]
+    assert "cut.mp4" in results[0].error and "gone.mp4" in results[1].error and "no such file" in results[1].error
+
+
+def test_without_ray_the_workers_option_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from roadscan.ray_pipeline import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'roadscan\[scale\]'"):
+        import_ray()
