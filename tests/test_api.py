@@ -19,6 +19,7 @@ from roadscan.api.exports import defects_layer
 from roadscan.api.store.database import open_store
 
 from _live_api import serve_in_thread
+from _postgres import both_backends
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}".format
@@ -58,6 +59,7 @@ def test_conformance_declares_core_geojson_html_and_crs(client):
         assert f"http://www.opengis.net/spec/{part}" in classes
 
 
+@both_backends
 def test_collections_describe_extent_crs_and_items(client, stored):
     body = get_json(client, "/collections").json()
     by_id = {c["id"]: c for c in body["collections"]}
@@ -73,6 +75,7 @@ def test_collections_describe_extent_crs_and_items(client, stored):
     assert start == min(d.first_seen for d in stored.values()).isoformat().replace("+00:00", "Z")
 
 
+@both_backends
 def test_defects_are_geojson_with_human_names_and_priority_breakdown(client, api, stored):
     r = get_json(client, "/collections/defects/items")
     assert r.headers["content-type"] == "application/geo+json"
@@ -94,6 +97,7 @@ def test_defects_are_geojson_with_human_names_and_priority_breakdown(client, api
     assert priorities == sorted(priorities, reverse=True)
 
 
+@both_backends
 def test_next_links_page_through_every_defect_once(client, stored):
     seen, url, pages = [], "/collections/defects/items?limit=3", 0
     while url:
@@ -115,6 +119,7 @@ def test_offset_past_the_end_is_an_empty_page(client, stored):
     assert "next" not in {link["rel"] for link in body["links"]}
 
 
+@both_backends
 def test_bbox_selects_the_defects_inside_it(client, stored):
     target = next(iter(stored.values()))
     box = [target.lon - 1e-5, target.lat - 1e-5, target.lon + 1e-5, target.lat + 1e-5]
@@ -131,6 +136,7 @@ def test_bbox_selects_the_defects_inside_it(client, stored):
     assert all_items(client, "defects", bbox="10,50,11,51")["numberMatched"] == 0
 
 
+@both_backends
 def test_bbox_across_the_antimeridian_is_two_boxes(client, stored):
     # west edge 170°E, east edge 30°E: the box spans 170..180 and -180..30, which holds Helsinki
     assert all_items(client, "defects", bbox="170,59,30,61")["numberMatched"] == len(stored)
@@ -162,6 +168,7 @@ def _z(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
+@both_backends
 def test_datetime_selects_defects_whose_sightings_overlap_it(client, stored):
     target = min(stored.values(), key=lambda d: d.first_seen)
     during = {i for i, d in stored.items() if d.first_seen <= target.first_seen <= d.last_seen}
@@ -176,6 +183,7 @@ def test_datetime_selects_defects_whose_sightings_overlap_it(client, stored):
     assert all_items(client, "defects", datetime=target.first_seen.date().isoformat())["numberMatched"] == len(stored)
 
 
+@both_backends
 def test_property_filters_on_defects(client, stored):
     codes = {d.code for d in stored.values()}
     for code in codes:
@@ -191,6 +199,7 @@ def test_property_filters_on_defects(client, stored):
     assert all_items(client, "defects", limit=1, status="open")["numberMatched"] == len(stored)
 
 
+@both_backends
 def test_single_feature_by_id_in_each_collection(client):
     for collection in ("defects", "segment_condition", "surveys"):
         first = all_items(client, collection, limit=1)["features"][0]
@@ -202,6 +211,7 @@ def test_single_feature_by_id_in_each_collection(client):
         assert {"self", "collection"} <= {link["rel"] for link in feat["links"]}
 
 
+@both_backends
 def test_segment_condition_and_surveys_hold_lines(client):
     cond = all_items(client, "segment_condition")
     assert cond["numberMatched"] > 0
