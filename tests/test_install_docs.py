@@ -45,7 +45,7 @@ def test_apt_steps_wait_for_the_lock_and_say_why(script):
             assert "DPkg::Lock::Timeout=" in install_cmd, install_cmd
         if "apt-get update" in line:  # apt-get update has no lock timeout (apt 2.6): it is retried
             assert re.search(r"for try in [\d ]+; do apt-get update[^;]*&& break; sleep \d+; done", line), line
-        comment = " ".join(lines[max(0, i - 4):i]).lower()
+        comment = " ".join(lines[max(0, i - 6):i]).lower()
         assert "chromium" in comment and "lock" in comment and "browser test" in comment, comment
 
 
