@@ -3,7 +3,9 @@
 Prints, for sightings 5-25 m ahead, the median ground-position error of our footprint-centre
 projection and of the naive bottom-centre projection (the baseline, same sightings, same run);
 then, per painted defect, how many defects it became, whether on the right segment, and the
-chainage error; and what a second run and a second survey of the same route change.
+chainage error, with precision beside recall (phantoms: stored defects farther than 1.5 m from every
+painted one; duplicates: more than one stored defect for one painted defect); and what a second run
+and a second survey of the same route change.
 
     python bench/geolocate.py [--length 800] [--gps-noise 1.0]
 """
@@ -27,7 +29,7 @@ from roadscan.geo.roads import load_network
 from roadscan.pipeline import ProcessOptions, process_survey
 from roadscan.sample import make_sample_drive
 from roadscan.sample.oracle import TruthDetector
-from roadscan.sample.score import defect_errors, sighting_errors
+from roadscan.sample.score import defect_errors, defect_precision, sighting_errors
 
 
 def main() -> None:
@@ -73,6 +75,9 @@ def main() -> None:
               f"duplicated: {int((scored.matches > 1).sum())}; on the right segment: {int(scored.segment_ok.sum())}")
         print(f"  chainage error: median {scored.chainage_error_m.median():.2f} m, max {scored.chainage_error_m.max():.2f} m;"
               f" position error median {scored.position_error_m.median():.2f} m")
+        truth = drive.defects()
+        print(f"  recall {int((scored.matches > 0).sum())}/{len(scored)}; "
+              f"{defect_precision(defects, truth, network.crs.to_string()).line()}")
 
         before = count_rows(store)
         rerun = process_survey(drive.video, drive.gpx, store, opts, detector=TruthDetector(drive.boxes()), network=network)
@@ -83,7 +88,8 @@ def main() -> None:
         print(f"second survey (GPS noise {args.gps_noise} m): {second.defects}; defects now {len(after)} "
               f"(was {len(defects)}); seen in 2 surveys: {int((after.n_surveys == 2).sum())}")
         print(f"  position error after both surveys: median "
-              f"{defect_errors(after, drive, network).position_error_m.median():.2f} m")
+              f"{defect_errors(after, drive, network).position_error_m.median():.2f} m; "
+              f"{defect_precision(after, truth, network.crs.to_string()).line()}")
 
 
 if __name__ == "__main__":
