@@ -95,11 +95,10 @@ def defect_links(table: pd.DataFrame, public_url: str) -> pd.DataFrame:
     base = public_url.rstrip("/")
     ids = table["id"].astype("int64").astype(str)
     has_image = table["evidence_observation_id"].notna() if "evidence_observation_id" in table else False
-    image = (base + "/defects/" + ids + "/image").where(has_image, None)
+    image = (base + "/defects/" + ids + "/image").astype(object).where(has_image, None)  # None, not NaN
     view = ("#19/" + table["lat"].astype(float).round(6).astype(str) + "/"
             + table["lon"].astype(float).round(6).astype(str))
-    return pd.DataFrame({"image_url": image.astype(object), "map_url": base + "/map?defect=" + ids + view},
-                        index=table.index)
+    return pd.DataFrame({"image_url": image, "map_url": base + "/map?defect=" + ids + view}, index=table.index)
 
 
 def defects_layer(store: Store, flt: DefectFilter | None = None, *, public_url: str | None = None) -> gpd.GeoDataFrame:

@@ -98,7 +98,7 @@ def _items(request: Request, table: pd.DataFrame) -> list[dict[str, Any]]:
             "lat": float(r["lat"]), "lon": float(r["lon"]),
             "route_m": _cell(r.get("route_m")), "leg_m": _cell(r.get("leg_m")),
             "by_road": None if r.get("by_road") is None or pd.isna(r.get("by_road")) else bool(r["by_road"]),
-            "image": link["image_url"], "map": link["map_url"],
+            "image": _cell(link["image_url"]), "map": link["map_url"],
             **{k: _cell(r.get(k)) for k in ("source_id", "municipality_code", "road_code", "road_chainage_m",
                                              "external_ref")},
         })

@@ -90,3 +90,20 @@ def test_vector_tiles_carry_the_id_and_road_reference(db):
     props = features[0]["properties"]
     assert len(features) == len(ROAD_CHAINAGES) and props["id"] == features[0]["id"]
     assert props["source_id"] == "7" and props["road_code"] == "12" and props["road_chainage_m"] > 0
+
+
+def test_a_defect_without_an_evidence_image_links_to_the_map(db, tmp_path):
+    """Found by the hostile-request suite: a defect with no evidence observation made the work list a 500
+    (its image link was NaN, which JSON cannot hold)."""
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / "no-evidence.db"
+    shutil.copy(db, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("update defects set evidence_observation_id = null")
+    with TestClient(create_app(copy, base_url=PUBLIC)) as client:
+        listed = client.get("/worklists", params={"order": "route"})
+        gpx = gpxpy.parse(client.get("/worklists", params={"f": "gpx"}).text)
+    assert listed.status_code == 200 and all(item["image"] is None for item in listed.json()["items"])
+    assert all(w.link.startswith(f"{PUBLIC}/map?defect=") and w.link_text == "map" for w in gpx.waypoints)
