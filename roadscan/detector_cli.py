@@ -244,6 +244,7 @@ def export_cmd(
     shape = f"batch {batch}, {imgsz}x{imgsz}" if batch else f"dynamic batch and size, runs at {imgsz} by default"
     console.print(styled(("Exported", "bold green"), f": {path} ({path.stat().st_size / 1e6:.1f} MB, {shape}) "
                          f"in {time.perf_counter() - started:.1f} s"))
+    console.print(f"  next: roadscan calibrate --model {path}   (its per-class confidence thresholds; until then 0.25 flat)")
 
 
 def learning_curve_cmd(
