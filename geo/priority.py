@@ -9,7 +9,9 @@ snap names the nearest road), speed limit
 weight per kind of sensitive place within its radius ([priority.places]; a kind counts once,
 however many of it are near), and the penalty certainty_weight x (1 - certainty) for defects that
 were seen rarely or with low confidence. Severity scales everything, so a small crack on an
-arterial road does not outrank a deep pothole on a local one.
+arterial road does not outrank a deep pothole on a local one. Weak evidence needs no term of its
+own: a single weak sighting is unconfirmed and its severity capped at 3 (geo/severity.py), which
+caps its points, and work lists leave unconfirmed defects out unless asked (api/worklists.py).
 
 Every defect carries `priority_breakdown`, a dict of term -> points that adds up to `priority`, and
 `priority_reason`, the same in words.
