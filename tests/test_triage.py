@@ -109,3 +109,32 @@ def test_triage_and_reference_are_exported(client, db, tmp_path):
     csv = client.get("/collections/defects/export", params={"format": "csv", "status": "verified"})
     table = pd.read_csv(pd.io.common.StringIO(csv.text))
     assert list(table["defect_id"]) == [ids[0]] and list(table["external_ref"]) == ["SR-1"]
+
+
+def test_a_schema_4_store_gains_the_road_reference_and_external_ref(tmp_path):
+    """Schema 6's columns are added in place; defects stored before keep working and can be triaged."""
+    import sqlite3
+    from pathlib import Path
+
+    from roadscan.api.store.database import schema_version
+    from roadscan.api.store.defect_status import record_status, status_history
+    from roadscan.api.store.schema import SCHEMA_VERSION
+
+    path = tmp_path / "v4.db"
+    at = "2026-05-04T09:00:00.000000+00:00"
+    with sqlite3.connect(path) as conn:
+        conn.executescript((Path(__file__).parent / "fixtures" / "schema_v4.sql").read_text())
+        conn.execute("insert into defects (id, code, name, family, lat, lon, on_network, n_obs, n_surveys, "
+                     "max_confidence, mean_confidence, severity, severity_reason, priority, priority_breakdown, "
+                     "status, first_seen, last_seen, updated_at) values (1, 'D40', 'pothole', 'pothole', 55.4, "
+                     "10.4, 1, 2, 1, 0.8, 0.7, 3, 'size', 50, '{}', 'open', ?, ?, ?)", (at, at, at))
+    with open_store(path) as store:
+        assert schema_version(store) == SCHEMA_VERSION >= 6
+        record = record_status(store, 1, "verified", note="checked", by="gis", external_ref="SR-9")
+        assert record.status == "verified" and record.external_ref == "SR-9"
+        assert status_history(store, 1).history[-1]["external_ref"] == "SR-9"
+        row = select_defects(store).iloc[0]
+    assert row["external_ref"] == "SR-9" and pd.isna(row["source_id"]) and pd.isna(row["road_chainage_m"])
+    with sqlite3.connect(path) as conn:
+        segment_columns = {r[1] for r in conn.execute("pragma table_info(segments)")}
+    assert {"source_id", "source_kind", "municipality_code", "road_code", "road_start_m"} <= segment_columns
