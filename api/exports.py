@@ -118,7 +118,7 @@ def condition_layer(store: Store, level: str = "segment") -> gpd.GeoDataFrame:
     """Segment condition (whole segments or bins) with each segment's source road reference; bins also get
     their start and end as chainage along the source road (road_start_m + bin start / end)."""
     table = read_condition(store, level)
-    refs = segment_references(store).set_index("segment_id")
+    refs = segment_references(store, table["segment_id"]).set_index("segment_id")
     table = table.join(refs, on="segment_id")
     if level == "bin":
         start = pd.to_numeric(table["road_start_m"], errors="coerce")
