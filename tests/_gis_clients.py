@@ -124,8 +124,7 @@ def _run_qgis(jobs: list[dict]) -> list[dict]:
         start = len(seen)
         if job["kind"] == "vectortile":
             layer = QgsVectorTileLayer(job["uri"], "tiles")
-            result = {"valid": layer.isValid(), "source_type": layer.sourceType(),
-                      "max_zoom": layer.sourceMaxZoom(), "error": layer.error().summary()}
+            result = {"valid": layer.isValid(), "source_type": layer.sourceType(), "max_zoom": layer.sourceMaxZoom()}
             if layer.isValid() and job.get("style_url"):
                 message, ok = layer.loadDefaultStyle()
                 result.update({"style_loaded": ok, "style_message": message,
