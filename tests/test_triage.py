@@ -14,6 +14,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
+from _postgres import both_backends
 from _vejmidte_survey import ROAD_CHAINAGES, store_drive
 from roadscan.api.app import create_app
 from roadscan.api.auth import create_key
@@ -29,10 +30,12 @@ ROAD = shapely.LineString([(590_000, 6_140_000), (590_420, 6_140_000)])
 
 
 @pytest.fixture()
-def db(tmp_path):
+def db(backend, tmp_path, request):
+    """A store with one survey's five defects: a SQLite file, or a PostGIS database for @both_backends."""
     network = load_network(gpd.GeoDataFrame({"osm_id": [7], "highway": ["residential"], "name": ["Skolevej"]},
                                             geometry=[ROAD], crs="EPSG:25832"))
-    path = tmp_path / "triage.db"
+    path = request.getfixturevalue("postgres").new_database("triage") if backend == "postgresql" else \
+        tmp_path / "triage.db"
     store_drive(path, network, ROAD)
     return path
 
@@ -58,6 +61,7 @@ def test_triage_statuses_in_the_status_model():
     assert changes[["defect_id", "status"]].values.tolist() == [[2, "not re-observed"]]
 
 
+@both_backends
 def test_verify_dismiss_as_not_an_issue_and_reference_through_the_api(client, db):
     ids = [f["id"] for f in client.get("/collections/defects/items").json()["features"]]
     assert len(ids) == len(ROAD_CHAINAGES)
