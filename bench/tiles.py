@@ -7,7 +7,8 @@ serve`), so every request makes its tile (no tile cache hit); then the same tile
 the in-memory tile cache), and with If-None-Match (304). Baselines, on the same data in the same run:
 on SQLite the same bbox query (tile plus buffer, the same columns, ordered by priority) run straight
 with sqlite3, rows fetched and nothing else; on PostGIS a bare `ST_AsMVT` query (the same tile,
-buffer, attributes, order and limit) run straight with psycopg. `in-process` is the server's own
+buffer, attributes, order and limit) run straight with psycopg, without parallel workers as the
+server runs it (and, for reference, with PostgreSQL's default parallel plan). `in-process` is the server's own
 function (api/tiles.py render_tile) without HTTP. Compare the ratios: the machine may be busy.
 
     .venv/bin/python bench/tiles.py                    # 1,000,000 defects, every z14 tile once, both stores
@@ -103,11 +104,13 @@ def time_http(url: str, tiles: list[TileAddress], clients: int, etags: dict | No
 
 
 def bare_st_asmvt(conn, tile: TileAddress) -> int:
-    """The tile as one bare PostGIS query: ST_AsMVT over the indexed Web Mercator points, nothing else."""
+    """The tile as one bare PostGIS query: ST_AsMVT over the indexed Web Mercator points, the served
+    attributes (times as their day), nothing else; the server's settings as they are."""
+    attributes = ", ".join(f"substr({p}, 1, 10) AS {p}" if p in ("first_seen", "last_seen", "updated_at") else p
+                           for p in DEFECT_PROPERTIES)
     data = conn.execute(
         "SELECT ST_AsMVT(t.*, 'defects', %(extent)s, 'geom', 'fid') FROM ("
-        " SELECT id AS fid, id, code, name, severity, priority, status, substr(first_seen, 1, 10) AS first_seen,"
-        " substr(last_seen, 1, 10) AS last_seen,"
+        f" SELECT id AS fid, {attributes},"
         " ST_AsMVTGeom(geom_3857, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), %(extent)s, %(buffer)s, true) AS geom"
         " FROM defects WHERE geom_3857 && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)"
         " ORDER BY priority DESC, id LIMIT %(limit)s) AS t",
@@ -129,10 +132,14 @@ def measure(backend: str, db, tiles: list[TileAddress], clients: int) -> list[tu
     else:
         import psycopg
 
-        with psycopg.connect(db) as conn:
+        with psycopg.connect(db, autocommit=True) as conn:
             bare_st_asmvt(conn, tiles[0])
+            default, _ = time_each(lambda t: bare_st_asmvt(conn, t), tiles)
+            # the same without parallel workers, as the server runs its tile query (api/store/tiles.py)
+            conn.execute("SET max_parallel_workers_per_gather = 0")
             base, sizes = time_each(lambda t: bare_st_asmvt(conn, t), tiles)
-        rows = [("bare ST_AsMVT (baseline)", base, f"{np.mean(sizes) / 1024:.0f} KiB")]
+        rows = [("bare ST_AsMVT, serial (baseline)", base, f"{np.mean(sizes) / 1024:.0f} KiB"),
+                ("bare ST_AsMVT, parallel (PG default)", default, "")]
 
     with open_store(db) as store:
         cache = TileCache(size=0)

@@ -145,10 +145,20 @@ def sequential(drives, tmp_path_factory):
     return counts(db)
 
 
-def test_the_same_survey_twice_is_stored_once(postgres, drives, monkeypatch, tmp_path):
-    monkeypatch.setenv("ROADSCAN_IMAGES", str(tmp_path / "images"))
-    url = postgres.new_database()
-    first = process(drives[0], url)
+@pytest.fixture(scope="module")
+def one_survey(postgres, drives, tmp_path_factory):
+    """A PostGIS store holding the first drive; its images in a folder of its own."""
+    images = tmp_path_factory.mktemp("pg-images")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROADSCAN_IMAGES", str(images))
+        url = postgres.new_database()
+        summary = process(drives[0], url)
+    return url, images, summary
+
+
+def test_the_same_survey_twice_is_stored_once(one_survey, drives, monkeypatch):
+    url, images, first = one_survey
+    monkeypatch.setenv("ROADSCAN_IMAGES", str(images))
     before = counts(url)
     again = process(drives[0], url)
     assert again.already_stored and again.survey_id == first.survey_id
@@ -184,14 +194,13 @@ def test_two_surveys_written_at_once_lose_nothing_and_duplicate_nothing(postgres
     assert counts(url) == sequential
 
 
-def test_status_updates_and_a_later_survey_on_postgres(postgres, drives, monkeypatch, tmp_path):
+def test_status_updates_and_a_later_survey_on_postgres(one_survey, drives, monkeypatch):
     """A crew's status over HTTP sticks in PostGIS with its history; the next survey reopens a fixed defect."""
     from roadscan.api.app import create_app
     from roadscan.api.auth import create_key
 
-    monkeypatch.setenv("ROADSCAN_IMAGES", str(tmp_path / "images"))
-    url = postgres.new_database()
-    process(drives[0], url)
+    url, images, _ = one_survey
+    monkeypatch.setenv("ROADSCAN_IMAGES", str(images))
     with open_store(url) as store:
         key = create_key(store, "crew-pg", "crew")[1]
     with serve_in_thread(create_app(url)) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}) as c:

@@ -64,7 +64,10 @@ def defect_tile(store: Store, z: int, x: int, y: int, *, layer: str, properties:
             WHERE d.{postgis.GEOM_3857} && ST_TileEnvelope(:z, :x, :y, margin => :margin)
             ORDER BY d.priority DESC, d.id
             LIMIT :limit) AS t""")
-    with store.engine.connect() as conn:
+    with store.engine.begin() as conn:
+        # A tile reads a few thousand rows through the GiST index: starting parallel workers costs more than
+        # it saves (measured: 150 ms of a 220 ms tile on a busy machine), so this query runs without them.
+        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         data = conn.execute(sql, {"layer": layer, "extent": extent, "z": z, "x": x, "y": y, "buffer": buffer,
                                   "margin": buffer / extent, "limit": limit}).scalar()
     return bytes(data) if data else b""
