@@ -166,3 +166,42 @@ def test_osm_xml_keeps_the_way_id_and_chainage_along_each_way(shared_data):
     lines = ways.geometry.reindex(split["source_id"]).to_numpy()
     starts = shapely.get_point(split.geometry.to_numpy(), 0)
     assert np.abs(shapely.line_locate_point(lines, starts) - split["road_start_m"].to_numpy()).max() < 0.01
+
+
+@pytest.mark.realdata
+def test_nvdb_api_answer_loads_with_chainage_along_the_veglenkesekvens(shared_data):
+    """The NVDB API's veglenkesekvenser JSON (Trondheim), which GDAL does not read: one segment per link,
+    the sequence id kept, and road chainage in metres along the sequence (port position x its length)."""
+    import json
+
+    path = shared_data / "roads" / "veglenkesekvenser-41658-2553792.json"
+    network = load_network(path)
+    seg = network.segments
+    assert network.crs.to_epsg() == 25833 and set(seg["source_kind"]) == {"nvdb"}
+    assert set(seg["source_id"]) == {"41658", "2553792"} and set(seg["municipality_code"]) == {"5001"}
+    answer = json.loads(path.read_text())["veglenkesekvenser"]
+    for sequence in answer:
+        ports = {p["nummer"]: p["posisjon"] for p in sequence["porter"]}
+        starts = sorted(ports[link["startport"]] * sequence["lengde"] for link in sequence["veglenker"])
+        mine = seg.loc[seg["source_id"] == str(sequence["id"]), "road_start_m"].sort_values()
+        assert mine.to_numpy() == pytest.approx(np.array(starts), abs=0.01)
+    # a point beside the middle of a link: road chainage = the link's start along the sequence + metres on it
+    link = seg.sort_values("road_start_m").iloc[2]
+    middle = link.geometry.interpolate(0.5, normalized=True)
+    snapped = snap((np.array([middle.x + 1.0]), np.array([middle.y])), network)
+    assert snapped["source_id"].iloc[0] == link["source_id"]
+    assert snapped["road_chainage_m"].iloc[0] == pytest.approx(link["road_start_m"] + link["length_m"] / 2, abs=1.5)
+
+
+def test_an_nvdb_answer_without_links_is_refused_by_name(tmp_path):
+    from roadscan.core.errors import RoadNetworkError
+
+    empty = tmp_path / "nvdb.json"
+    empty.write_text('{"veglenkesekvenser": [], "metadata": {"returnert": 0}}')
+    with pytest.raises(RoadNetworkError, match="no valid veglenker") as err:
+        load_network(empty)
+    assert str(empty) in str(err.value)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"veglenkesekvenser": [{"id": 1, "veglenker": [')
+    with pytest.raises(RoadNetworkError, match="cannot be read as an NVDB"):
+        load_network(broken)

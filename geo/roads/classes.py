@@ -43,10 +43,12 @@ class SourceMapping(BaseModel):
     speed: tuple[str, ...] = ()
     municipality: tuple[str, ...] = ()
     road_code: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()  # metres along the source road where the feature starts (NVDB links of a sequence)
     require: tuple[str, ...] = ()
     classes: dict[str, dict[str, str]] = {}
 
-    @field_validator("detect", "id", "road_name", "speed", "municipality", "road_code", "require", mode="before")
+    @field_validator("detect", "id", "road_name", "speed", "municipality", "road_code", "start", "require",
+                     mode="before")
     @classmethod
     def _one_column_or_many(cls, value):
         return [value] if isinstance(value, str) else value
@@ -68,8 +70,8 @@ class SourceMapping(BaseModel):
 
     def columns(self) -> set[str]:
         """Every source column this mapping may read."""
-        return {*self.id, *self.road_name, *self.speed, *self.municipality, *self.road_code, *self.require,
-                *self.classes}
+        return {*self.id, *self.road_name, *self.speed, *self.municipality, *self.road_code, *self.start,
+                *self.require, *self.classes}
 
 
 def read_mappings(path: str | Path) -> list[SourceMapping]:

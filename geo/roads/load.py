@@ -27,6 +27,7 @@ from roadscan.geo.roads.classes import (DROP, UNKNOWN, SourceMapping, choose_map
                                         parse_speed_kmh)
 from roadscan.geo.roads.junctions import GRID_M, split_at_junctions
 from roadscan.geo.roads.network import RoadNetwork, LoadReport
+from roadscan.geo.roads.nvdb import is_nvdb_json, read_nvdb_json
 
 OSM_SUFFIXES = (".osm", ".pbf")
 OTHER_TAGS = "other_tags"  # GDAL's OSM driver: every tag without a column, as hstore text
@@ -52,6 +53,9 @@ def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = N
     path = Path(source)
     if not path.exists():
         raise RoadNetworkError("road network file not found", path=path)
+    if is_nvdb_json(path):  # the NVDB API's answer, which GDAL does not read
+        frame = read_nvdb_json(path)
+        return _named(build_network(frame, choose_mapping(frame.columns, mapping), crs=crs, path=path), road_names)
     layer = _pick_layer(path, layer)
     fields = list(pyogrio.read_info(path, layer=layer)["fields"])
     chosen = choose_mapping(fields, mapping)
@@ -158,6 +162,9 @@ def build_network(frame: gpd.GeoDataFrame, mapping: SourceMapping | None, *, crs
     # the road's own chainage, before the split at junctions.
     road_start = (_offsets_within(row, shapely.length(lines))[parent]
                   + _offsets_within(parent, shapely.length(parts)))
+    start_column = first_column(frame, mapping.start) if mapping is not None else None
+    if start_column is not None:  # the feature is one piece of a longer source road (NVDB veglenker)
+        road_start = road_start + pd.to_numeric(frame[start_column], errors="coerce").fillna(0.0).to_numpy()[seg_row]
     # Position of each segment along its source feature, over the feature's exploded lines too.
     part = np.arange(len(parts)) - np.searchsorted(seg_row, seg_row, side="left")
     id_column = first_column(frame, mapping.id) if mapping is not None else None
