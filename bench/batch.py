@@ -16,7 +16,7 @@ frames/s counts sampled frames (the ones detected and placed). The ratio is agai
 batch in this run. This machine may have only 2 cores, shared with other work: 2 workers then compete
 with decoding and with each other, so compare the ratios and mind the load average printed.
 
-    .venv/bin/python bench/batch.py [--drives 3] [--length 300] [--no-shell-loop]
+    .venv/bin/python bench/batch.py [--drives 3] [--length 200] [--no-shell-loop]
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def batch(folder: Path, db: Path, opts: ProcessOptions, network, workers: int | 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--drives", type=int, default=3)
-    ap.add_argument("--length", type=float, default=300.0, help="metres of each drive")
+    ap.add_argument("--length", type=float, default=200.0, help="metres of each drive")
     ap.add_argument("--workers", default="1,2", help="Ray worker counts to time, comma-separated")
     ap.add_argument("--no-shell-loop", action="store_true", help="skip the one-process-per-drive loop")
     args = ap.parse_args(argv)
