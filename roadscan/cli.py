@@ -201,8 +201,13 @@ def print_defects(layer, limit: int, title: str) -> None:
         # the size that grades the class (scoring.toml): area for potholes and alligator cracks, else length
         size = f"{r.area_m2:.2f} m²" if r.code in by_area and r.area_m2 == r.area_m2 else \
             (f"{max(r.width_m or 0, r.length_m if r.length_m == r.length_m else 0):.1f} m")
-        chain = f"{r.chainage_m:.0f} m" if r.chainage_m == r.chainage_m and r.chainage_m is not None else "-"
-        road = _text(r.road_name, "(unnamed road)") if r.on_network else "(off network)"
+        # along the source road where the network says (GeoDanmark, OSM, NVDB), else along the segment
+        along = getattr(r, "road_chainage_m", None)
+        along = along if along is not None and along == along else r.chainage_m
+        chain = f"{along:.0f} m" if along is not None and along == along else "-"
+        code = getattr(r, "road_code", None)
+        unnamed = f"(road {code})" if isinstance(code, str) and code else "(unnamed road)"
+        road = _text(r.road_name, unnamed) if r.on_network else "(off network)"
         table.add_row(str(r.id), f"{r.priority:.0f}", str(r.severity), r.name, road, chain, _text(r.side, "-"), size,
                       f"{r.n_obs}× / {r.n_surveys} surveys" + (" unconfirmed" if getattr(r, "evidence", None)
                                                                  == "unconfirmed" else ""), r.status, f"{r.lat:.6f}, {r.lon:.6f}")
