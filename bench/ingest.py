@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             db = copies.fresh(n)
             with open_store(db) as store:
                 t0 = time.perf_counter()
-                summary = process_survey(drive.video, drive.gpx, store, opts, detector=detector, network=network)
+                process_survey(drive.video, drive.gpx, store, opts, detector=detector, network=network)
                 whole = time.perf_counter() - t0
         base_write = base_write or write
         base_whole = base_whole or whole

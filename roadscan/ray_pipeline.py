@@ -252,9 +252,9 @@ def run_on_ray(drives: list[Drive], store: Store, opts: ProcessOptions, *, netwo
 
 def _stream(ray, writers: dict[int, _SurveyWriter], results: dict[int, DriveResult], opts: ProcessOptions,
             workers: int | None, events: BatchEvents) -> None:
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the command shows the batch's own progress
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the command shows the batch's own progress
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    context.enable_progress_bars = False
     res = resources(workers)
     plans = {i: (w.survey.kept.set_index("frame"), w.survey.camera, w.survey.track.crs) for i, w in writers.items()}
     items = [{"drive": i, "footage": str(w.drive.footage), "frames": w.survey.kept["frame"].to_numpy(np.int64)}
@@ -291,10 +291,10 @@ def _stream(ray, writers: dict[int, _SurveyWriter], results: dict[int, DriveResu
                     results[int(drive)] = writer.write()
                     events.drive(results[int(drive)])
     except Exception as exc:  # noqa: BLE001 - the pipeline itself broke: what was not stored is reported
-        reason = f"the Ray pipeline stopped ({type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]})"
+        why = f"the Ray pipeline stopped ({type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]})"
         for i, writer in writers.items():
             if writer.result is None:
-                results[i] = writer.fail(reason)
+                results[i] = writer.fail(why)
                 events.drive(results[i])
     for i, writer in writers.items():
         if writer.result is None:
