@@ -185,7 +185,7 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
     for i, (name, layer) in enumerate(layers.items()):
         out = _for_file(layer, times_as_text=False)
         if "defect_id" in out:  # the GeoPackage's own feature id is the defect id too (GDAL takes a `fid` column)
-            out.insert(0, "fid", out["defect_id"])
+            out.insert(0, "fid", out["defect_id"].astype("int64"))  # int64 also when empty (else a text field)
         pyogrio.write_dataframe(out, path, layer=name, driver="GPKG",
                                 dataset_options={"VERSION": GPKG_VERSION} if i == 0 else None)
         geometry_columns[name] = pyogrio.read_info(path, layer=name)["geometry_name"] or "geom"
