@@ -33,7 +33,7 @@ from roadscan.api.ogc.errors import not_found
 from roadscan.api.ogc.params import parse_datetime
 from roadscan.api.store.database import Store
 from roadscan.api.store.map_summary import defects_by_class_and_status, road_length_by_condition
-from roadscan.core.statuses import DEFECT_STATUSES
+from roadscan.core.statuses import DEFECT_STATUSES, SETTABLE_STATUSES
 
 STATIC = Path(__file__).parent / "static"
 BASEMAP_ENV = "ROADSCAN_MAP_BASEMAP"
@@ -82,7 +82,8 @@ def map_page(request: Request,
              = None) -> HTMLResponse:
     pmtiles = PMTILES_PATH if request.app.state.settings.basemap is not None else None
     config = {"basemap": _basemap(request), "pmtiles": pmtiles, "style": "/tiles/style.json",
-              "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES)}
+              "classes": list(CLASS_CODES), "class_names": CLASSES, "statuses": list(DEFECT_STATUSES),
+              "settable": [str(st) for st in SETTABLE_STATUSES]}
     html = (STATIC / "map.html").read_text(encoding="utf-8")
     # </ cannot end the script element early: json.dumps escapes nothing of HTML, so do it here
     html = html.replace("{{CONFIG}}", json.dumps(config).replace("</", "<\\/"))

@@ -242,7 +242,7 @@
   }
 
   function statusForm(id, p) {
-    const options = config.statuses.map((st) => `<option value="${esc(st)}"${st === p.status ? " selected" : ""}>${esc(st)}</option>`).join("");
+    const options = (config.settable || config.statuses).map((st) => `<option value="${esc(st)}"${st === p.status ? " selected" : ""}>${esc(st)}</option>`).join("");
     return `<form class="status-form" data-id="${esc(id)}">
         <label>Status <select name="status">${options}</select></label>
         <label>Reference <input name="external_ref" value="${esc(p.external_ref || "")}" placeholder="service request id" size="14"></label>
