@@ -212,3 +212,27 @@ def test_status_updates_and_a_later_survey_on_postgres(one_survey, drives, monke
     assert summary.defects.reopened >= 1
     assert [(h["status"], h["by"]) for h in history["history"]][-2:] == \
         [("fixed", "crew-pg"), ("open", f"survey {summary.survey_id}")]
+
+
+def test_every_command_reads_and_writes_a_postgis_store(postgres, sample_db, monkeypatch, tmp_path):
+    url = postgres.new_database()
+    monkeypatch.setenv("ROADSCAN_DB", url)  # no --db: $ROADSCAN_DB names the store, as on a server
+    monkeypatch.setenv("ROADSCAN_IMAGES", str(tmp_path / "images"))
+    assert runner.invoke(cli_app, ["db", "copy", str(sample_db), url]).exit_code == 0
+    n = len(table_rows(sample_db)["defects"])
+    for args, says in ((["surveys"], "drive"), (["defects", "--limit", "500"], "pothole"),
+                       (["export", "--format", "csv", "--out", str(tmp_path / "x.csv")], "x"),
+                       (["keys", "create", "--name", "crew-pg", "--role", "crew"], ""),
+                       (["keys", "list"], "crew-pg"), (["anonymise"], "already anonymised")):
+        out = runner.invoke(cli_app, args)
+        assert out.exit_code == 0, (args, out.output, out.exception)
+        assert says in out.output, (args, out.output)
+    assert len(list(tmp_path.glob("x*.csv"))) >= 1
+    assert pg_sql(url, "SELECT count(*) FROM defects")[0][0] == n
+
+
+def test_a_password_in_the_url_is_never_shown(postgres):
+    url = postgres.url("no_such_database").replace("postgres@", "postgres:s3cret-pw@")
+    with pytest.raises(StoreError) as err:
+        open_store(url)
+    assert "s3cret-pw" not in str(err.value) and "no_such_database" in str(err.value)

@@ -219,7 +219,7 @@ def open_store(db: str | Path | None = None, *, create: bool = True) -> Store:
     if is_url(db):
         engine = _url_engine(str(db))
         images_dir = Path(os.environ.get("ROADSCAN_IMAGES", "roadscan-images"))
-        where = engine.url.render_as_string(hide_password=True)  # what messages show: never the password
+        where = make_url(str(db)).render_as_string(hide_password=True)  # as given, but never the password
     else:
         path = Path(db).expanduser().resolve()
         if path.is_dir():
