@@ -203,7 +203,8 @@ def _times_as_timestamps(expr: Any, queryables: dict[str, Queryable]) -> Any:
         return [_times_as_timestamps(e, queryables) for e in expr]
     if not isinstance(expr, dict):
         return expr
-    if expr.get("op") in COMPARISONS | {"between"} and isinstance(expr.get("args"), list):
+    op = expr.get("op")
+    if isinstance(op, str) and op in COMPARISONS | {"between"} and isinstance(expr.get("args"), list):
         args = expr["args"]
         props = [a["property"] for a in args if isinstance(a, dict) and isinstance(a.get("property"), str)]
         if any(p in queryables and queryables[p].type == TIMESTAMP for p in props):
