@@ -1,16 +1,18 @@
 """A batch of drives on a local Ray cluster (tests/conftest.py `ray_cluster`, 2 CPUs, once a session).
 
-Three drives made from one synthetic drive: two good ones (the same footage with two GPS loggers'
-files) and one whose video was cut off in the copy. The two are stored, each as one survey, the
-third reported with its reason; running the batch again adds nothing, and once the damaged video
-is replaced completes only that one. The same surveys as the single-machine path gives, on SQLite
+Four drives made from one synthetic drive: two good ones (the same footage with two GPS loggers'
+files), one whose video was cut off in the copy and one damaged half-way. The two are stored, each
+as one survey, the others reported with their reasons; running the batch again adds nothing, and
+once the cut-off video is copied again completes only that one. The same surveys as the single-machine path gives, on SQLite
 and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 from _postgres import both_backends
 from typer.testing import CliRunner
@@ -27,21 +29,25 @@ OPTS = ProcessOptions(camera="sample-drive", anonymise="horizon")  # the sky ban
 
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory):
-    return make_sample_drive(tmp_path_factory.mktemp("drive"), length_m=120.0)
+    return make_sample_drive(tmp_path_factory.mktemp("drive"), length_m=90.0)
 
 
 def _drives(drive, folder):
-    """a, b, c: the drive, with three loggers' GPS files (three surveys); c's video cut off half-way."""
+    """a, b, c, d: the drive, with four loggers' GPS files (four surveys); c's video cut off half-way (it
+    cannot be opened), d's damaged half-way (it opens, and decoding breaks there, on a Ray worker)."""
     folder.mkdir()
-    for name in "abc":
+    for name in "abcd":
         shutil.copy(drive.gpx, folder / f"{name}.gpx")
-    for name in "bc":
+    for name in "bcd":
         with (folder / f"{name}.gpx").open("a") as f:
             f.write(f"<!-- logger {name} -->\n")
     shutil.copy(drive.video, folder / "a.mp4")
     shutil.copy(drive.video, folder / "b.mp4")
     data = drive.video.read_bytes()
     (folder / "c.mp4").write_bytes(data[: len(data) // 2])
+    damaged, at = bytearray(data), len(data) // 2
+    damaged[at:at + len(data) // 12] = np.random.default_rng(1).integers(0, 256, len(data) // 12, np.uint8).tobytes()
+    (folder / "d.mp4").write_bytes(bytes(damaged))
     return folder
 
 
@@ -55,7 +61,7 @@ def db(backend, request, tmp_path, monkeypatch):
 
 
 @both_backends
-def test_two_drives_stored_one_reported_and_a_rerun_completes_only_what_is_missing(ray_cluster, drive, db, tmp_path):
+def test_two_drives_stored_two_reported_and_a_rerun_completes_only_what_is_missing(ray_cluster, drive, db, tmp_path):
     folder = _drives(drive, tmp_path / "drives")
     drives = read_folder(folder)
     with open_store(db) as store:
@@ -64,20 +70,22 @@ def test_two_drives_stored_one_reported_and_a_rerun_completes_only_what_is_missi
         again = run_batch(drives, store, OPTS, workers=1)
         assert count_rows(store) == stored
         surveys = list_surveys(store)
-    assert [r.status for r in first] == [STORED, STORED, FAILED]
+    assert [r.status for r in first] == [STORED, STORED, FAILED, FAILED]
     assert "c.mp4" in first[2].error and "video" in first[2].error
+    assert "d.mp4" in first[3].error and "decoding breaks at frame" in first[3].error
+    assert not list(Path(store.images_dir).glob(".staging-*"))  # what d's frames staged is gone again
     a, b = first[0].summary, first[1].summary
     assert a.frames_sampled == b.frames_sampled > 20 and a.survey_id != b.survey_id
     assert stored["surveys"] == 2 and stored["frames"] == a.frames_sampled + b.frames_sampled
     assert stored["observations"] == a.total_detections + b.total_detections
     assert sorted(surveys["frames_sampled"]) == [a.frames_sampled] * 2
-    assert [r.status for r in again] == [ALREADY, ALREADY, FAILED]
+    assert [r.status for r in again] == [ALREADY, ALREADY, FAILED, FAILED]
 
     shutil.copy(drive.video, folder / "c.mp4")  # the video copied again, whole
     with open_store(db) as store:
         third = run_batch(drives, store, OPTS, workers=1)
         assert count_rows(store)["surveys"] == 3
-    assert [r.status for r in third] == [ALREADY, ALREADY, STORED]
+    assert [r.status for r in third] == [ALREADY, ALREADY, STORED, FAILED]
 
 
 def test_ray_stores_what_the_single_machine_path_stores(ray_cluster, drive, tmp_path):
@@ -105,7 +113,7 @@ def test_roadscan_process_runs_a_folder_on_ray_and_prints_what_became_of_each_dr
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output  # one drive failed: the batch says so by its exit status
     out = " ".join(result.output.split())
-    assert "2 stored, 0 already stored (skipped), 1 failed" in out
+    assert "2 stored, 0 already stored (skipped), 2 failed" in out
     assert "c.mp4" in out and "retry the failed drives only" in out
     again = CliRunner().invoke(app, args)
-    assert "0 stored, 2 already stored (skipped), 1 failed" in " ".join(again.output.split())
+    assert "0 stored, 2 already stored (skipped), 2 failed" in " ".join(again.output.split())
