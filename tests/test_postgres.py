@@ -203,9 +203,16 @@ def test_status_updates_and_a_later_survey_on_postgres(one_survey, drives, monke
     monkeypatch.setenv("ROADSCAN_IMAGES", str(images))
     with open_store(url) as store:
         key = create_key(store, "crew-pg", "crew")[1]
+    from roadscan.api.tiles import tile_for
+
+    (lon, lat), = pg_sql(url, "SELECT lon, lat FROM defects WHERE id = 1")
+    tile = "/tiles/defects/16/{}/{}.mvt".format(*tile_for(lon, lat, 16))
     with serve_in_thread(create_app(url)) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}) as c:
+        before = c.get(tile).headers["etag"]
+        assert c.get(tile, headers={"If-None-Match": before}).status_code == 304
         r = c.post("/defects/1/status", json={"status": "fixed", "note": "patched"})
         assert r.status_code == 200, r.text
+        assert c.get(tile, headers={"If-None-Match": before}).status_code == 200  # the tile's data changed
         assert c.get("/collections/defects/items/1").json()["properties"]["status"] == "fixed"
         summary = process(drives[1], url)
         history = c.get("/defects/1/history").json()

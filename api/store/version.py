@@ -20,8 +20,10 @@ def data_version(store: Store) -> str:
     The highest ids of the status history, surveys, defects and condition rows (a status change
     appends history; a survey adds a survey and recomputes the rest): primary-key lookups, no scans.
     SQLite adds the size and modification time of the database file and its write-ahead log (a stat),
-    which catches any other change; PostgreSQL adds the position of its write-ahead log (no count of a
-    million rows per tile); other databases add the row counts of the two tables.
+    which catches any other change; PostgreSQL adds its current snapshot (which transactions are running
+    and which are done: it changes with every commit that wrote, and not with vacuum or hint bits, unlike
+    the write-ahead log's position; no count of a million rows per tile); other databases add the row
+    counts of the two tables.
     """
     d, c = schema.defects, schema.segment_condition
     with store.engine.connect() as conn:
@@ -36,8 +38,8 @@ def data_version(store: Store) -> str:
                     parts.append(f"{st.st_size}:{st.st_mtime_ns}")
                 except FileNotFoundError:
                     parts.append("-")
-        elif url.get_backend_name() == "postgresql":  # the write-ahead log's position: any commit moves it
-            parts.append(str(conn.execute(select(func.pg_current_wal_lsn())).scalar_one()))
+        elif url.get_backend_name() == "postgresql":  # the transactions running and done: any commit changes it
+            parts.append(str(conn.execute(select(func.pg_current_snapshot())).scalar_one()))
         else:
             parts.append(repr(tuple(conn.execute(select(select(func.count()).select_from(d).scalar_subquery(),
                                                         select(func.count()).select_from(c).scalar_subquery())).one())))
