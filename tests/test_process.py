@@ -117,6 +117,7 @@ def test_roadscan_process_command(drive, tiny_yolo_pt, tmp_path):
                     tiny_yolo_pt, "--db", db, "--imgsz", "320", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "Survey 1 stored" in run.stdout and "skipped" in run.stdout and "stationary" in run.stdout
+    assert "x real time for 3 m spacing at 50 km/h, which needs 4.6" in " ".join(run.stdout.split())
     listing = _roadscan("surveys", "--db", db, cwd=tmp_path)
     assert listing.returncode == 0 and "drive" in listing.stdout
     again = _roadscan("process", drive.video, "--gps", drive.gpx, "--camera", "sample-drive", "--model",
