@@ -9,7 +9,7 @@ from _tiny_dataset import write_image
 from typer.testing import CliRunner
 
 from roadscan.core.errors import DatasetError
-from roadscan.detector.adaptation import adapt, build_frames_dataset, is_frames_folder
+from roadscan.detector.adaptation import build_frames_dataset, is_frames_folder
 from roadscan.detector.models import shipped_model
 
 
@@ -85,28 +85,10 @@ def test_a_folder_that_is_not_labelled_frames_is_named(tmp_path):
         build_frames_dataset(tmp_path, tmp_path / "b", {})
 
 
-def test_adapting_the_shipped_model_freezes_its_backbone_and_exports_onnx(tmp_path):
+def test_train_command_adapts_the_shipped_model_with_its_backbone_frozen(tmp_path):
+    """One small run (training is the slow part) checks the command, the freeze and the ONNX export."""
     import torch
 
-    start = shipped_model("pt")
-    folder = _frames_folder(tmp_path / "mine", {"RA": 4, "RB": 2})
-    out = adapt(folder, "mine", model=start, classes={"0": "D20", "1": "D40"}, val_groups=["RB"],
-                group_pattern=r"^(R\w)_", epochs=1, imgsz=64, batch=2, cache=False, threads=1, workers=0,
-                project=tmp_path / "runs", lr0=0.01)
-    assert out.onnx is not None and out.onnx.is_file() and out.onnx.suffix == ".onnx"
-
-    def weights(path):
-        return torch.load(path, map_location="cpu", weights_only=False)["model"].float().state_dict()
-
-    before, after = weights(start), weights(out.run.best)
-    backbone = [k for k in before if k.startswith("model.0.") and k.endswith(".weight")]
-    head = [k for k in before if k.startswith("model.23.") and k.endswith(".weight")]
-    assert backbone and head
-    assert all(torch.equal(before[k], after[k]) for k in backbone)  # frozen
-    assert any(not torch.equal(before[k], after[k]) for k in head)  # trained
-
-
-def test_train_command_adapts_to_a_folder(tmp_path):
     from roadscan.cli import app
 
     folder = _frames_folder(tmp_path / "mine", {"RA": 3, "RB": 2})
@@ -116,6 +98,17 @@ def test_train_command_adapts_to_a_folder(tmp_path):
                                       "--project", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     assert "3 to train on, 2 held out" in result.output
-    assert "--model " in result.output and ".onnx" in result.output
+    onnx = tmp_path / "runs" / "cli" / "weights" / "best.onnx"
+    assert f"--model {onnx}" in " ".join(result.output.split()) and onnx.is_file()
+
+    def weights(path):
+        return torch.load(path, map_location="cpu", weights_only=False)["model"].float().state_dict()
+
+    before, after = weights(shipped_model("pt")), weights(onnx.with_suffix(".pt"))
+    backbone = [k for k in before if k.startswith("model.0.") and k.endswith(".weight")]
+    head = [k for k in before if k.startswith("model.23.") and k.endswith(".weight")]
+    assert backbone and head
+    assert all(torch.equal(before[k], after[k]) for k in backbone)  # frozen
+    assert any(not torch.equal(before[k], after[k]) for k in head)  # trained
     missing = CliRunner().invoke(app, ["train", str(folder), "--name", "nocls", "--project", str(tmp_path / "runs")])
     assert isinstance(missing.exception, DatasetError) and "--classes" in str(missing.exception)

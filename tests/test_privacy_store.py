@@ -50,7 +50,9 @@ def assert_anonymised(path) -> None:
     image = np.asarray(Image.open(path).convert("RGB")).astype(int)
     band = band_row(*image.shape[:2])
     top = image[: max(0, band - 8)]  # JPEG ringing near the band's edge aside
-    assert top.size and np.abs(top - np.array(HORIZON_FILL)).max() <= 6, f"{path} shows the scene above the horizon"
+    # JPEG (quality 85) leaves the flat fill within a few levels (7 seen on frame 177 of the sample
+    # drive); the scene itself would differ by tens of levels.
+    assert top.size and np.abs(top - np.array(HORIZON_FILL)).max() <= 10, f"{path} shows the scene above the horizon"
 
 
 @pytest.fixture(scope="module")
