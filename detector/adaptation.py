@@ -59,7 +59,9 @@ def frames_sources(folder: Path, classes: Mapping[str, str | None], *, val_group
         raise DatasetError("the labels' class ids need a mapping onto roadscan's classes", path=folder,
                            hint="e.g. --classes 0=D20,1=D40 (D00, D10, D20, D40, Repair; none drops a class)")
     if val_groups:
-        split = {"group_pattern": group_pattern or r"^([^_]+)", "val_groups": list(val_groups)}
+        split = {"val_groups": list(val_groups)}
+        if group_pattern:  # else the dataset definition's own default (the name up to its first '_')
+            split["group_pattern"] = group_pattern
     else:
         split = {"val_fraction": val_fraction}
     source = {"format": "yolo", "images": str(folder / "images"), "labels": str(folder / "labels"),
